@@ -1,0 +1,1 @@
+"""A self-hosted, multi-tenant CRM REST API."""

@@ -1,0 +1,55 @@
+"""create_app(): routers, middleware and error handlers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from crm.auth.endpoints import router as auth_router
+from crm.config import Settings, get_settings
+from crm.db import Database
+from crm.errors import ApiError, install_handlers
+from crm.middleware import Pipeline
+from crm.orgs.endpoints import router as users_router
+from crm.ratelimit import RateLimiter
+from crm.responses import JSONResponse
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(settings.database_url)
+    limiter = RateLimiter(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="CRM API",
+        version="0.1.0",
+        description="Leads, contacts, accounts, opportunities and tasks for sales teams.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.limiter = limiter
+    install_handlers(app)
+    app.add_middleware(Pipeline, settings=settings, limiter=limiter)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        if not await request.app.state.db.ping():
+            raise ApiError(503, "The database does not answer.")
+        return JSONResponse({"status": "ok"})
+
+    for router in (auth_router, users_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,235 @@
+"""/api/auth/: register, login, refresh, logout, me, and personal tokens."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select, update
+from starlette.requests import Request
+from starlette.responses import Response
+
+from crm.auth.deps import CurrentPrincipal
+from crm.auth.models import Token, TokenKind
+from crm.auth.passwords import MIN_LENGTH, verify_password
+from crm.auth.tokens import (
+    Principal,
+    issue_pair,
+    issue_token,
+    revoke_for_logout,
+    use_refresh_token,
+)
+from crm.config import SettingsDep
+from crm.db import SessionDep, utcnow
+from crm.errors import ApiError, forbidden, not_found, unauthorized
+from crm.orgs.models import Org, Profile, User
+from crm.orgs.service import find_user, register
+from crm.pagination import PageParams, list_envelope, plain_page_params
+from crm.ratelimit import limit_per_email
+from crm.responses import JSONResponse
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+Email = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(Strict):
+    org_name: str = Field(min_length=1, max_length=200)
+    email: str = Email
+    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+
+
+class LoginIn(Strict):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1024)
+    org_id: uuid.UUID | None = None
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(max_length=200)
+
+
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Give a time zone, e.g. 2030-01-01T00:00:00Z.")
+        if value <= utcnow():
+            raise ValueError("Must be in the future.")
+        return value
+
+
+def session_body(pair: Any, user: User, org: Org, profile: Profile) -> dict[str, Any]:
+    return {
+        "access_token": pair.access,
+        "refresh_token": pair.refresh,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "user": {"id": str(user.id), "email": user.email},
+        "org": {"id": str(org.id), "name": org.name},
+        "profile": {"id": str(profile.id), "role": profile.role.value},
+    }
+
+
+def token_body(token: Token) -> dict[str, Any]:
+    return {
+        "id": str(token.id),
+        "name": token.name,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+    }
+
+
+@router.post("/register/", status_code=201)
+async def register_endpoint(
+    body: RegisterIn, request: Request, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    if not settings.allow_signup:
+        raise forbidden("Signup is disabled on this server.")
+    await limit_per_email(request, body.email)
+    org, user, profile = await register(session, body.org_name, body.email, body.password)
+    pair = await issue_pair(session, settings, org.id, profile.id)
+    return JSONResponse(session_body(pair, user, org, profile), status_code=201)
+
+
+@router.post("/login/")
+async def login(
+    body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    await limit_per_email(request, body.email)
+    user = await find_user(session, body.email)
+    if not await verify_password(user.password_hash if user else None, body.password):
+        raise unauthorized("Invalid email or password.")
+    assert user is not None
+    memberships: list[Any] = list(
+        await session.execute(
+            select(Profile, Org)
+            .join(Org, Org.id == Profile.org_id)
+            .where(Profile.user_id == user.id)
+        )
+    )
+    if body.org_id is not None:
+        memberships = [(p, o) for p, o in memberships if o.id == body.org_id]
+        if not memberships:
+            raise ApiError(400, {"org_id": "You are not a member of this org."})
+    elif len(memberships) > 1:
+        raise ApiError(400, {"org_id": "You belong to several orgs: say which one."})
+    if not memberships:
+        raise unauthorized("Invalid email or password.")
+    profile, org = memberships[0]
+    if not profile.is_active:
+        raise forbidden("Your membership of this org is deactivated.")
+    pair = await issue_pair(session, settings, org.id, profile.id)
+    return JSONResponse(session_body(pair, user, org, profile))
+
+
+@router.post("/refresh/")
+async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+    token = await use_refresh_token(session, body.refresh_token)
+    row = None
+    if token is not None:
+        row = (
+            await session.execute(
+                select(Profile, User, Org)
+                .join(User, User.id == Profile.user_id)
+                .join(Org, Org.id == Profile.org_id)
+                .where(Profile.org_id == token.org_id, Profile.id == token.profile_id)
+            )
+        ).one()
+    if row is None or not row[0].is_active:
+        raise unauthorized("The refresh token is unknown, used, revoked or expired.")
+    profile, user, org = row
+    pair = await issue_pair(session, settings, org.id, profile.id)
+    return JSONResponse(session_body(pair, user, org, profile))
+
+
+@router.post("/logout/", status_code=204)
+async def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
+    await revoke_for_logout(session, principal)
+    return Response(status_code=204)
+
+
+def me_body(principal: Principal) -> dict[str, Any]:
+    return {
+        "user": {"id": str(principal.user_id), "email": principal.email},
+        "org": {"id": str(principal.org_id), "name": principal.org_name},
+        "profile": {"id": str(principal.profile_id), "role": principal.role.value},
+    }
+
+
+@router.get("/me/")
+async def me(principal: CurrentPrincipal) -> JSONResponse:
+    return JSONResponse(me_body(principal))
+
+
+@router.post("/tokens/", status_code=201)
+async def create_personal_token(
+    body: TokenIn, principal: CurrentPrincipal, session: SessionDep
+) -> JSONResponse:
+    token, secret = await issue_token(
+        session,
+        principal.org_id,
+        principal.profile_id,
+        TokenKind.personal,
+        body.expires_at,
+        name=body.name,
+    )
+    return JSONResponse({**token_body(token), "token": secret}, status_code=201)
+
+
+def own_personal_tokens(principal: Principal) -> Any:
+    return (
+        Token.org_id == principal.org_id,
+        Token.profile_id == principal.profile_id,
+        Token.kind == TokenKind.personal,
+        Token.revoked_at.is_(None),
+    )
+
+
+@router.get("/tokens/")
+async def list_personal_tokens(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    params: PageParams = Depends(plain_page_params),
+) -> JSONResponse:
+    where = own_personal_tokens(principal)
+    count = await session.scalar(select(func.count()).select_from(Token).where(*where)) or 0
+    tokens = await session.scalars(
+        select(Token)
+        .where(*where)
+        .order_by(Token.created_at.desc(), Token.id)
+        .limit(params.page_size)
+        .offset(params.offset)
+    )
+    return JSONResponse(list_envelope(request, params, count, [token_body(t) for t in tokens]))
+
+
+@router.delete("/tokens/{token_id}/", status_code=204)
+async def delete_personal_token(
+    token_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    try:
+        parsed = uuid.UUID(token_id)
+    except ValueError:
+        raise not_found() from None
+    result = await session.execute(
+        update(Token)
+        .where(*own_personal_tokens(principal), Token.id == parsed)
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise not_found()
+    return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""Engine, declarative Base and the request-scoped session: the one place that commits."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import MetaData, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from starlette.requests import Request
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL to the async driver the app uses for it."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return str(parsed.set(drivername="sqlite+aiosqlite"))
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database URL: {parsed.drivername}")
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    engine = create_async_engine(async_url(url), **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+class Database:
+    """The engine and session factory of one app instance."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session. Services flush; this commits once the endpoint returned, and
+    rolls everything back when it raised."""
+    database: Database = request.app.state.db
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+async def next_numbers(
+    session: AsyncSession, column: InstrumentedAttribute[int], sequence: str, count: int = 1
+) -> list[int]:
+    """Integer ids for columns that are not a lone primary key (so SQLite cannot
+    autoincrement them): a sequence on PostgreSQL, max + 1 on SQLite, whose single writer
+    and the column's unique index keep two transactions from taking the same number."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        rows = await session.execute(
+            text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}
+        )
+        return [row[0] for row in rows]
+    current = await session.scalar(select(func.coalesce(func.max(column), 0)))
+    start = int(current or 0) + 1
+    return list(range(start, start + count))
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

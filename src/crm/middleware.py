@@ -1,0 +1,124 @@
+"""The outermost request pipeline: request id, rate limit, body size limit, and the 500
+that never shows a stack trace. Pure ASGI, so that it costs little on every request."""
+
+import logging
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm.config import Settings
+from crm.errors import DETAIL, error_response
+from crm.ratelimit import EXEMPT_PATHS, RateLimiter
+
+logger = logging.getLogger("crm")
+
+REQUEST_ID_MAX = 200
+UPLOAD_SUFFIX = "/upload/"
+
+
+def pick_request_id(raw: bytes | None) -> str:
+    """The client's own id when it is at most 200 printable characters, else a new one."""
+    if raw and len(raw) <= REQUEST_ID_MAX:
+        value = raw.decode("latin-1")
+        if value.isascii() and value.isprintable() and value.strip():
+            return value
+    return uuid.uuid4().hex
+
+
+class Pipeline:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = pick_request_id(headers.get(b"x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra = {"X-Request-Id": request_id}
+
+        async def reply(status: int, errors: dict[str, str], more: dict[str, str]) -> None:
+            await error_response(scope, status, errors, {**more, **extra})(scope, receive, send)
+
+        if scope["path"] not in EXEMPT_PATHS:
+            auth = headers.get(b"authorization")
+            client = scope.get("client") or ("", 0)
+            decision = await self.limiter.hit_request(
+                auth.decode("latin-1") if auth else None, client[0]
+            )
+            if decision is not None:
+                extra.update(decision.headers())
+                if not decision.allowed:
+                    await reply(429, {DETAIL: "Rate limit exceeded; slow down."}, {})
+                    return
+
+        limit = (
+            self.settings.upload_max_bytes
+            if scope["path"].endswith(UPLOAD_SUFFIX)
+            else self.settings.body_max_bytes
+        )
+        too_large = {DETAIL: f"The request body is larger than the limit of {limit} bytes."}
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > limit:
+                await reply(413, too_large, {})
+                return
+        elif headers.get(b"transfer-encoding"):
+            body = await read_body(receive, limit)
+            if body is None:
+                await reply(413, too_large, {})
+                return
+            receive = replay(body, receive)
+
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                response_headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    response_headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error in request %s", request_id)
+            if started:
+                raise
+            detail = f"Internal server error; quote request id {request_id} when reporting it."
+            await reply(500, {DETAIL: detail}, {})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body of a request sent without a length, or None past `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """Hands the buffered body to the app once, then the client's own messages."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

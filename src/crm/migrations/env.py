@@ -1,0 +1,36 @@
+"""Runs migrations online with the app's own async engine."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool, text
+from sqlalchemy.engine import Connection
+
+from crm.db import create_engine
+from crm.models import Base
+
+# Any fixed number: every process that migrates takes the same PostgreSQL advisory lock.
+MIGRATION_LOCK_KEY = 726_134_001
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    engine = create_engine(context.config.attributes["database_url"], poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(run_migrations)
+    await engine.dispose()
+
+
+asyncio.run(run_online())

@@ -1,0 +1,106 @@
+"""/api/users/: the org's profiles. Members read; admins add and change them."""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from starlette.requests import Request
+
+from crm.auth.deps import AdminPrincipal, CurrentPrincipal
+from crm.auth.passwords import MIN_LENGTH
+from crm.db import SessionDep
+from crm.errors import ApiError, not_found
+from crm.orgs.models import Profile, Role, User
+from crm.orgs.service import add_profile, count_active_admins, create_user, find_user
+from crm.pagination import PageParams, list_envelope, plain_page_params
+from crm.responses import JSONResponse
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+    role: Role
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+def profile_body(profile: Profile, email: str) -> dict[str, Any]:
+    return {
+        "id": str(profile.id),
+        "email": email,
+        "role": profile.role.value,
+        "is_active": profile.is_active,
+    }
+
+
+@router.get("/")
+async def list_users(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    params: PageParams = Depends(plain_page_params),
+) -> JSONResponse:
+    in_org = Profile.org_id == principal.org_id
+    count = await session.scalar(select(func.count()).select_from(Profile).where(in_org)) or 0
+    rows = await session.execute(
+        select(Profile, User.email)
+        .join(User, User.id == Profile.user_id)
+        .where(in_org)
+        .order_by(User.email, Profile.id)
+        .limit(params.page_size)
+        .offset(params.offset)
+    )
+    results = [profile_body(profile, email) for profile, email in rows]
+    return JSONResponse(list_envelope(request, params, count, results))
+
+
+@router.post("/", status_code=201)
+async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionDep) -> JSONResponse:
+    user = await find_user(session, body.email)
+    if user is None:
+        user = await create_user(session, body.email, body.password)
+    else:
+        member = await session.scalar(
+            select(Profile.id).where(Profile.org_id == principal.org_id, Profile.user_id == user.id)
+        )
+        if member is not None:
+            raise ApiError(400, {"email": "This user is already a member of the org."})
+    profile = await add_profile(session, principal.org_id, user, body.role)
+    return JSONResponse(profile_body(profile, user.email), status_code=201)
+
+
+@router.patch("/{profile_id}/")
+async def change_user(
+    profile_id: str, body: ProfilePatch, principal: AdminPrincipal, session: SessionDep
+) -> JSONResponse:
+    try:
+        parsed = uuid.UUID(profile_id)
+    except ValueError:
+        raise not_found() from None
+    row = (
+        await session.execute(
+            select(Profile, User.email)
+            .join(User, User.id == Profile.user_id)
+            .where(Profile.org_id == principal.org_id, Profile.id == parsed)
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found()
+    profile, email = row
+    if body.role is not None:
+        profile.role = body.role
+    if body.is_active is not None:
+        profile.is_active = body.is_active
+    await session.flush()
+    if await count_active_admins(session, principal.org_id) == 0:
+        raise ApiError(400, {"detail": "The org must keep at least one active admin."})
+    return JSONResponse(profile_body(profile, email))

@@ -1,0 +1,80 @@
+"""Creating orgs, users and memberships."""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.auth.passwords import hash_password
+from crm.db import next_numbers, utcnow
+from crm.errors import ApiError
+from crm.lead_sources.service import create_defaults
+from crm.orgs.models import Org, Profile, Role, User
+
+USER_NUMBER_SEQUENCE = "users_number_seq"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def find_user(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def create_user(session: AsyncSession, email: str, password: str) -> User:
+    (number,) = await next_numbers(session, User.number, USER_NUMBER_SEQUENCE)
+    user = User(
+        id=uuid.uuid4(),
+        number=number,
+        email=normalize_email(email),
+        password_hash=await hash_password(password),
+        created_at=utcnow(),
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same email registered at the same moment
+        raise ApiError(400, {"email": "A user with this email already exists."}) from None
+    return user
+
+
+async def add_profile(session: AsyncSession, org_id: uuid.UUID, user: User, role: Role) -> Profile:
+    profile = Profile(
+        org_id=org_id,
+        id=uuid.uuid4(),
+        user_id=user.id,
+        role=role,
+        is_active=True,
+        created_at=utcnow(),
+    )
+    session.add(profile)
+    await session.flush()
+    return profile
+
+
+async def register(
+    session: AsyncSession, org_name: str, email: str, password: str
+) -> tuple[Org, User, Profile]:
+    """A new user, a new org, and the user as its admin."""
+    if await find_user(session, email) is not None:
+        raise ApiError(400, {"email": "A user with this email already exists."})
+    user = await create_user(session, email, password)
+    org = Org(id=uuid.uuid4(), name=org_name, created_at=utcnow())
+    session.add(org)
+    await session.flush()
+    profile = await add_profile(session, org.id, user, Role.admin)
+    await create_defaults(session, org.id, profile.id)
+    return org, user, profile
+
+
+async def count_active_admins(session: AsyncSession, org_id: uuid.UUID) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).where(
+                Profile.org_id == org_id, Profile.role == Role.admin, Profile.is_active.is_(True)
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,72 @@
+"""Page parameters and the list envelope {"count", "next", "previous", "results"}."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from crm.errors import ApiError
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class PageParams:
+    page: int
+    page_size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def positive_int(name: str, raw: str, maximum: int | None = None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, {name: "A whole number is required."}) from None
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise ApiError(400, {name: f"Must be at least 1{bound}."})
+    return value
+
+
+def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
+    known = set(allowed)
+    unknown = [key for key in request.query_params if key not in known]
+    if unknown:
+        raise ApiError(400, {key: "Unknown parameter." for key in unknown})
+
+
+def page_params(request: Request) -> PageParams:
+    query = request.query_params
+    page = positive_int("page", query["page"]) if "page" in query else 1
+    size = query.get("page_size")
+    page_size = positive_int("page_size", size, MAX_PAGE_SIZE) if size else DEFAULT_PAGE_SIZE
+    return PageParams(page, page_size)
+
+
+def plain_page_params(request: Request) -> PageParams:
+    """For lists that take nothing but the page parameters."""
+    refuse_unknown_params(request, ("page", "page_size"))
+    return page_params(request)
+
+
+def list_envelope(
+    request: Request, params: PageParams, count: int, results: Sequence[Any]
+) -> dict[str, Any]:
+    last_page = max(1, -(-count // params.page_size))
+    has_next = params.page < last_page
+    has_previous = params.page > 1
+    return {
+        "count": count,
+        "next": str(request.url.include_query_params(page=params.page + 1)) if has_next else None,
+        "previous": (
+            str(request.url.include_query_params(page=min(params.page - 1, last_page)))
+            if has_previous
+            else None
+        ),
+        "results": list(results),
+    }

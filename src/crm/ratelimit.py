@@ -1,0 +1,83 @@
+"""Rate limits with the `limits` library: per token (per client address before login), and
+per email on login and register. In process by default; in Redis, shared by every worker
+and node, when CRM_REDIS_URL is set."""
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.requests import Request
+
+from crm.config import Settings
+from crm.errors import ApiError
+
+EMAIL_LIMIT = "10/minute"
+# Never limited: probes and the API's own documentation.
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.storage: Storage = (
+            storage_from_string(f"async+{settings.redis_url}")  # type: ignore[assignment]
+            if settings.redis_url
+            else MemoryStorage()
+        )
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        off = settings.rate_limit.strip().lower() == "off"
+        self.request_limit: RateLimitItem | None = None if off else parse(settings.rate_limit)
+        self.email_limit = parse(EMAIL_LIMIT)
+
+    async def hit(self, item: RateLimitItem, key: str) -> Decision:
+        allowed = await self.strategy.hit(item, key)
+        stats = await self.strategy.get_window_stats(item, key)
+        return Decision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=stats.remaining,
+            reset_seconds=max(0, math.ceil(stats.reset_time - time.time())),
+        )
+
+    async def hit_request(self, authorization: str | None, client: str) -> Decision | None:
+        """Count one request against its token, or its client address without one."""
+        if self.request_limit is None:
+            return None
+        if authorization and authorization[:7].lower() == "bearer ":
+            secret = authorization[7:].strip()
+            key = "token:" + hashlib.sha256(secret.encode()).hexdigest()
+        else:
+            key = "addr:" + client
+        return await self.hit(self.request_limit, key)
+
+
+async def limit_per_email(request: Request, email: str) -> None:
+    """Login and register: at most 10 a minute per email, whatever CRM_RATE_LIMIT says."""
+    limiter: RateLimiter = request.app.state.limiter
+    decision = await limiter.hit(limiter.email_limit, "email:" + email.strip().lower())
+    if not decision.allowed:
+        raise ApiError(
+            429, "Too many attempts for this email; try again later.", decision.headers()
+        )
