@@ -1,0 +1,61 @@
+"""Real `crm serve` processes on loopback, for tests that need a server over TCP."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+CRM = Path(sys.executable).with_name("crm")
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def crm_server(database_url: str, **settings: str) -> Iterator[str]:
+    """Runs `crm serve` with CRM_DATABASE_URL and the given CRM_* settings (keyword names
+    without the prefix); yields its base URL and stops it afterwards."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+    env["CRM_DATABASE_URL"] = database_url
+    env.update({f"CRM_{key.upper()}": value for key, value in settings.items()})
+    process = subprocess.Popen(
+        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"crm serve exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("crm serve did not start in time")
+            time.sleep(0.05)  # polling for readiness, not waiting for a result
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
