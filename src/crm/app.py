@@ -8,8 +8,10 @@ from starlette.requests import Request
 
 from crm.auth.endpoints import router as auth_router
 from crm.config import Settings, get_settings
+from crm.customfields.endpoints import router as custom_fields_router
 from crm.db import Database
 from crm.errors import ApiError, install_handlers
+from crm.leads.endpoints import router as leads_router
 from crm.middleware import Pipeline
 from crm.orgs.endpoints import router as users_router
 from crm.ratelimit import RateLimiter
@@ -50,6 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(503, "The database does not answer.")
         return JSONResponse({"status": "ok"})
 
-    for router in (auth_router, users_router):
+    for router in (auth_router, users_router, custom_fields_router, leads_router):
         app.include_router(router)
     return app

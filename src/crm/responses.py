@@ -10,4 +10,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+        # `default=str` covers asyncpg's own UUID type, which orjson does not know.
+        return orjson.dumps(
+            content, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+        )

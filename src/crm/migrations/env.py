@@ -1,6 +1,7 @@
 """Runs migrations online with the app's own async engine."""
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import pool, text
@@ -8,15 +9,25 @@ from sqlalchemy.engine import Connection
 
 from crm.db import create_engine
 from crm.models import Base
+from crm.records.models import POSTGRESQL_ONLY_PREFIX
 
 # Any fixed number: every process that migrates takes the same PostgreSQL advisory lock.
 MIGRATION_LOCK_KEY = 726_134_001
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """PostgreSQL-only indexes (GIN, trigram) are made by hand in migrations; the schema
+    comparison leaves them out."""
+    return not (type_ == "index" and name and name.startswith(POSTGRESQL_ONLY_PREFIX))
 
 
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_object=include_object,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -1,0 +1,117 @@
+"""Custom field definitions, and the validation of a record's custom_fields against them."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.customfields.models import CustomField, FieldType
+from crm.errors import ApiError
+
+TEXT_MAX = 10_000
+
+
+async def definitions(session: AsyncSession, org_id: uuid.UUID, entity: str) -> list[CustomField]:
+    rows = await session.scalars(
+        select(CustomField)
+        .where(CustomField.org_id == org_id, CustomField.entity == entity)
+        .order_by(CustomField.key)
+    )
+    return list(rows)
+
+
+def definition_body(field: CustomField) -> dict[str, Any]:
+    return {
+        "id": str(field.id),
+        "entity": field.entity,
+        "key": field.key,
+        "label": field.label,
+        "type": str(field.type),
+        "options": field.options,
+        "required": field.required,
+        "filterable": field.filterable,
+    }
+
+
+def is_iso_date(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def value_error(field: CustomField, value: Any) -> str | None:
+    """Why `value` does not fit `field`, or None when it does."""
+    kind = FieldType(field.type)
+    if kind is FieldType.text:
+        if not isinstance(value, str):
+            return "Must be a string."
+        if len(value) > TEXT_MAX:
+            return f"At most {TEXT_MAX} characters."
+    elif kind is FieldType.number:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "Must be a number."
+    elif kind is FieldType.checkbox:
+        if not isinstance(value, bool):
+            return "Must be true or false."
+    elif kind is FieldType.date and not is_iso_date(value):
+        return "Must be a date, YYYY-MM-DD."
+    elif kind is FieldType.dropdown and value not in (field.options or []):
+        return f"Must be one of: {', '.join(field.options or [])}."
+    return None
+
+
+def validate_values(
+    fields: Sequence[CustomField],
+    current: Mapping[str, Any],
+    given: Mapping[str, Any],
+    *,
+    replace: bool,
+) -> dict[str, Any]:
+    """The record's new custom_fields. `replace` (create, PUT): `given` is the whole set and
+    every required field must be in it. Otherwise (PATCH) the given keys replace the current
+    ones and a key set to null is removed."""
+    by_key = {field.key: field for field in fields}
+    errors: dict[str, str] = {}
+    result: dict[str, Any] = {} if replace else {k: v for k, v in current.items() if k in by_key}
+    for key, value in given.items():
+        field = by_key.get(key)
+        if field is None:
+            errors[f"custom_fields.{key}"] = "Unknown custom field."
+        elif value is None:
+            result.pop(key, None)
+            if field.required:
+                errors[f"custom_fields.{key}"] = "This field is required."
+        elif (reason := value_error(field, value)) is not None:
+            errors[f"custom_fields.{key}"] = reason
+        else:
+            result[key] = value
+    if replace:
+        for field in fields:
+            if field.required and field.key not in result:
+                errors.setdefault(f"custom_fields.{field.key}", "This field is required.")
+    if errors:
+        raise ApiError(400, errors)
+    return result
+
+
+def filter_value(field: CustomField, raw: str, param: str) -> Any:
+    """A `cf_<key>` query value as the JSON value stored for that field."""
+    kind = FieldType(field.type)
+    if kind is FieldType.number:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ApiError(400, {param: "Must be a number."}) from None
+        return int(number) if number.is_integer() else number
+    if kind is FieldType.checkbox:
+        if raw.lower() not in ("true", "false"):
+            raise ApiError(400, {param: "Must be true or false."})
+        return raw.lower() == "true"
+    return raw

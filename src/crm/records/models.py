@@ -1,0 +1,58 @@
+"""What every record table has: the tenant key, ownership, tags, custom fields, times."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.schema import SchemaItem
+
+from crm.db import new_uuid, utcnow
+from crm.orgs.models import profile_fk
+
+# JSONB on PostgreSQL (indexable with GIN), JSON text on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# Indexes whose names start with this exist on PostgreSQL only (GIN, trigram): migrations
+# create them there, and the schema comparison skips them elsewhere.
+POSTGRESQL_ONLY_PREFIX = "pgx_"
+
+
+class RecordMixin:
+    """Columns shared by every entity table; `(org_id, id)` is the primary key."""
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column()
+    assigned_to_id: Mapped[uuid.UUID | None] = mapped_column()
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[SchemaItem, ...]:
+        return record_table_args(cls.__tablename__)  # type: ignore[attr-defined]
+
+
+def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:
+    """The constraints and indexes of every record table, plus an entity's own."""
+    return (
+        profile_fk("created_by_id"),
+        profile_fk("assigned_to_id"),
+        Index(f"ix_{table}_org_id_created_at", "org_id", "created_at", "id"),
+        Index(f"ix_{table}_org_id_assigned_to_id", "org_id", "assigned_to_id"),
+        Index(f"ix_{table}_org_id_created_by_id", "org_id", "created_by_id"),
+        Index(
+            f"{POSTGRESQL_ONLY_PREFIX}{table}_custom_fields",
+            "custom_fields",
+            postgresql_using="gin",
+            postgresql_ops={"custom_fields": "jsonb_path_ops"},
+        ),
+        Index(f"{POSTGRESQL_ONLY_PREFIX}{table}_tags", "tags", postgresql_using="gin"),
+        *extra,
+    )

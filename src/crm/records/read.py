@@ -1,0 +1,65 @@
+"""Reading records: one statement that fetches records together with what they show of
+linked rows (profile emails, linked names), and their JSON form."""
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Row, Select, and_, select
+from sqlalchemy.orm import aliased
+
+from crm.orgs.models import Profile, User
+from crm.records.spec import EntitySpec
+
+PROFILE_LINKS = ("assigned_to", "created_by")
+
+
+@cache
+def read_statement(spec: EntitySpec) -> Select[Any]:
+    """SELECT record, <profile emails>, <link values> with outer joins: whatever the page
+    size, one statement."""
+    model = spec.model
+    columns: list[Any] = [model]
+    statement_joins: list[tuple[Any, Any]] = []
+    for name in PROFILE_LINKS:
+        profile = aliased(Profile, name=f"{name}_profile")
+        user = aliased(User, name=f"{name}_user")
+        column = getattr(model, f"{name}_id")
+        statement_joins.append(
+            (profile, and_(profile.org_id == model.org_id, profile.id == column))
+        )
+        statement_joins.append((user, user.id == profile.user_id))
+        columns.append(user.email.label(f"{name}_email"))
+    for link in spec.links:
+        target = aliased(link.target, name=f"{link.field}_target")
+        column = getattr(model, link.column)
+        statement_joins.append((target, and_(target.org_id == model.org_id, target.id == column)))
+        columns.append(getattr(target, link.by).label(f"{link.field}_value"))
+    statement = select(*columns)
+    for target, condition in statement_joins:
+        statement = statement.outerjoin(target, condition)
+    return statement
+
+
+def read_only_value(record: Any, name: str) -> Any:
+    """A server-derived field: its own column, or the id column of a link (`<name>_id`)."""
+    return getattr(record, name) if hasattr(record, name) else getattr(record, f"{name}_id")
+
+
+def record_body(spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
+    record = row[0]
+    mapping = row._mapping
+    body: dict[str, Any] = {"id": record.id}
+    for name in spec.entity_fields:
+        body[name] = getattr(record, name)
+    for link in spec.links:
+        body[link.field] = mapping[f"{link.field}_value"]
+    for name in PROFILE_LINKS:
+        profile_id = getattr(record, f"{name}_id")
+        body[name] = {"id": profile_id, "email": mapping[f"{name}_email"]} if profile_id else None
+    body["tags"] = record.tags or []
+    body["custom_fields"] = record.custom_fields or {}
+    for name in spec.read_only:
+        body[name] = read_only_value(record, name)
+    body["created_at"] = record.created_at
+    body["updated_at"] = record.updated_at
+    return body

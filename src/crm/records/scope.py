@@ -1,0 +1,77 @@
+"""Tenant scope, in one place: every query of a record table starts from these conditions,
+built from the caller's principal (its org, its visibility, live records only)."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.auth.tokens import Principal
+from crm.errors import forbidden, not_found
+from crm.records.read import read_statement
+from crm.records.spec import EntitySpec
+
+
+def in_org(
+    spec: EntitySpec, principal: Principal, *, deleted: bool = False
+) -> list[ColumnElement[bool]]:
+    """The caller's org, and live records (or, for restore, soft-deleted ones)."""
+    model = spec.model
+    alive = model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
+    return [model.org_id == principal.org_id, alive]
+
+
+def visible(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]:
+    """An admin sees every record of the org; a user those it created or is assigned."""
+    if principal.is_admin:
+        return []
+    model = spec.model
+    return [
+        or_(
+            model.created_by_id == principal.profile_id,
+            model.assigned_to_id == principal.profile_id,
+        )
+    ]
+
+
+def scope(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]:
+    """What a list shows the caller."""
+    return [*in_org(spec, principal), *visible(spec, principal)]
+
+
+def can_see(record: Any, principal: Principal) -> bool:
+    return principal.is_admin or principal.profile_id in (
+        record.created_by_id,
+        record.assigned_to_id,
+    )
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    """A record id from a URL; a malformed one is answered like a missing record."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise not_found() from None
+
+
+async def fetch(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    raw_id: str,
+    *,
+    deleted: bool = False,
+) -> Row[Any]:
+    """One record with what it reads from linked rows. 404 when it is not in the caller's
+    org (or not live); 403 when it is, but the caller may not see it."""
+    record_id = parse_id(raw_id)
+    statement = read_statement(spec).where(
+        *in_org(spec, principal, deleted=deleted), spec.model.id == record_id
+    )
+    row = (await session.execute(statement)).one_or_none()
+    if row is None:
+        raise not_found()
+    if not can_see(row[0], principal):
+        raise forbidden("This record is neither yours nor assigned to you.")
+    return row

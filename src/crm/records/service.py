@@ -1,0 +1,256 @@
+"""Writing records: validation of a body against the entity's spec, links, custom fields
+and uniqueness; create, update, soft delete and restore. Services flush, never commit."""
+
+import uuid
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, create_model
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.auth.tokens import Principal
+from crm.customfields.service import definition_body, definitions, validate_values
+from crm.db import new_uuid, utcnow
+from crm.errors import ApiError, validation_errors
+from crm.orgs.models import Profile
+from crm.records.read import read_statement, record_body
+from crm.records.scope import fetch
+from crm.records.spec import SERVER_DERIVED, EntitySpec, RecordIn
+
+SHARED = set(RecordIn.model_fields)
+
+
+@cache
+def patch_schema(schema: type[RecordIn]) -> type[BaseModel]:
+    """The entity's schema with every field optional, for PATCH."""
+    fields: dict[str, Any] = {
+        name: (info.rebuild_annotation() | None, None)
+        for name, info in schema.model_fields.items()
+    }
+    return create_model(f"{schema.__name__}Patch", __base__=schema, **fields)
+
+
+def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
+    """The body's writable fields, validated; for a full write (create, PUT) every writable
+    field, those left out at their default."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    errors: dict[str, str] = {}
+    for key in body:
+        if key in SERVER_DERIVED or key in spec.read_only:
+            errors[key] = "This field is set by the server and cannot be written."
+        elif key not in spec.schema.model_fields:
+            errors[key] = "Unknown field."
+    if errors:
+        raise ApiError(400, errors)
+    schema = patch_schema(spec.schema) if partial else spec.schema
+    try:
+        parsed = schema.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, validation_errors(list(exc.errors()))) from None
+    data = parsed.model_dump(exclude_unset=partial)
+    if partial:
+        for name, info in spec.schema.model_fields.items():
+            if name in data and data[name] is None and info.is_required():
+                errors[name] = "This field may not be null."
+        if errors:
+            raise ApiError(400, errors)
+    return data
+
+
+async def link_columns(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Column values for the links and the assignee in `data`, each checked to exist in
+    the caller's org."""
+    columns: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for link in spec.links:
+        if link.field not in data:
+            continue
+        value = data[link.field]
+        if value is None:
+            columns[link.column] = None
+            continue
+        target = link.target
+        by = getattr(target, link.by)
+        match = func.lower(by) == str(value).lower() if link.by != "id" else by == value
+        conditions = [target.org_id == principal.org_id, match]
+        if hasattr(target, "deleted_at"):
+            conditions.append(target.deleted_at.is_(None))
+        found = await session.scalar(select(target.id).where(*conditions))
+        if found is None:
+            errors[link.field] = f"No {link.field} '{value}' in this org."
+        columns[link.column] = found
+    if data.get("assigned_to") is not None:
+        active = await session.scalar(
+            select(Profile.id).where(
+                Profile.org_id == principal.org_id,
+                Profile.id == data["assigned_to"],
+                Profile.is_active.is_(True),
+            )
+        )
+        if active is None:
+            errors["assigned_to"] = "Not an active member of this org."
+    if "assigned_to" in data:
+        columns["assigned_to_id"] = data["assigned_to"]
+    if errors:
+        raise ApiError(400, errors)
+    return columns
+
+
+async def check_unique(
+    session: AsyncSession,
+    spec: EntitySpec,
+    org_id: uuid.UUID,
+    values: dict[str, Any],
+    record_id: uuid.UUID | None,
+) -> None:
+    """Unique fields, any case, among the org's live records (the partial unique index
+    stands behind this check for concurrent writes)."""
+    model = spec.model
+    for name in spec.unique:
+        value = values.get(name)
+        if value is None:
+            continue
+        conditions = [
+            model.org_id == org_id,
+            model.deleted_at.is_(None),
+            func.lower(getattr(model, name)) == str(value).lower(),
+        ]
+        if record_id is not None:
+            conditions.append(model.id != record_id)
+        if await session.scalar(select(model.id).where(*conditions).limit(1)) is not None:
+            raise duplicate(spec, name)
+
+
+def duplicate(spec: EntitySpec, name: str) -> ApiError:
+    return ApiError(400, {name: f"A {spec.singular} with this {name} already exists."})
+
+
+async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
+    """Flush; a unique index refusing a concurrent duplicate is a 400 naming the field."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        message = str(exc.orig).lower()
+        field = next((name for name in spec.unique if name in message), None)
+        if field is None:
+            raise
+        raise duplicate(spec, field) from None
+
+
+async def read_one(
+    session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, record_id: uuid.UUID
+) -> Row[Any]:
+    model = spec.model
+    statement = read_statement(spec).where(model.org_id == org_id, model.id == record_id)
+    return (await session.execute(statement)).one()
+
+
+async def detail(session: AsyncSession, spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
+    """A record with the custom field definitions of its entity, for forms."""
+    fields = await definitions(session, row[0].org_id, spec.singular)
+    return {
+        **record_body(spec, row),
+        "custom_field_definitions": [definition_body(field) for field in fields],
+    }
+
+
+async def create(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
+) -> dict[str, Any]:
+    data = parse_body(spec, body, partial=False)
+    fields = await definitions(session, principal.org_id, spec.singular)
+    custom = validate_values(fields, {}, data["custom_fields"], replace=True)
+    columns = await link_columns(session, spec, principal, data)
+    await check_unique(session, spec, principal.org_id, data, None)
+    now = utcnow()
+    model: Any = spec.model
+    record = model(
+        org_id=principal.org_id,
+        id=new_uuid(),
+        created_by_id=principal.profile_id,
+        tags=data["tags"],
+        custom_fields=custom,
+        created_at=now,
+        updated_at=now,
+        **{name: data[name] for name in spec.entity_fields},
+        **columns,
+    )
+    session.add(record)
+    await flush_unique(session, spec)
+    return record_body(spec, await read_one(session, spec, principal.org_id, record.id))
+
+
+async def change(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    raw_id: str,
+    body: Any,
+    *,
+    partial: bool,
+) -> dict[str, Any]:
+    """PATCH (`partial`: only the fields in the body change) or PUT (a writable field left
+    out returns to its default)."""
+    record = (await fetch(session, spec, principal, raw_id))[0]
+    data = parse_body(spec, body, partial=partial)
+    if "custom_fields" in data:
+        fields = await definitions(session, principal.org_id, spec.singular)
+        record.custom_fields = validate_values(
+            fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
+        )
+    columns = await link_columns(session, spec, principal, data)
+    await check_unique(session, spec, principal.org_id, data, record.id)
+    for name in spec.entity_fields:
+        if name in data:
+            setattr(record, name, data[name])
+    if "tags" in data:
+        record.tags = data["tags"] or []
+    for column, value in columns.items():
+        setattr(record, column, value)
+    record.updated_at = utcnow()
+    await flush_unique(session, spec)
+    return record_body(spec, await read_one(session, spec, principal.org_id, record.id))
+
+
+async def soft_delete(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
+) -> None:
+    record = (await fetch(session, spec, principal, raw_id))[0]
+    record.deleted_at = utcnow()
+    await session.flush()
+
+
+async def restore(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
+) -> dict[str, Any]:
+    record = (await fetch(session, spec, principal, raw_id, deleted=True))[0]
+    values = {name: getattr(record, name) for name in spec.unique}
+    await check_unique(session, spec, principal.org_id, values, record.id)
+    record.deleted_at = None
+    record.updated_at = utcnow()
+    await flush_unique(session, spec)
+    return await detail(session, spec, await read_one(session, spec, principal.org_id, record.id))
+
+
+async def remove_custom_field(
+    session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, key: str
+) -> None:
+    """Drop a deleted custom field's key from every record of the org."""
+    model = spec.model
+    dialect = session.get_bind().dialect.name
+    stripped: Any = (
+        model.custom_fields.op("-")(key)
+        if dialect == "postgresql"
+        else func.json_remove(model.custom_fields, f'$."{key}"')
+    )
+    await session.execute(
+        update(model)
+        .where(model.org_id == org_id)
+        .values(custom_fields=stripped)
+        .execution_options(synchronize_session=False)
+    )

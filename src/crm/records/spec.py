@@ -1,0 +1,84 @@
+"""How an entity is declared: its model, its writable fields (a Pydantic schema) and what
+its lists may filter, search and order on. The machinery builds everything else from it."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from crm.records.models import RecordMixin
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+
+# Fields every record reads but no body may carry.
+SERVER_DERIVED = ("id", "org", "created_by", "created_at", "updated_at")
+
+
+class RecordIn(BaseModel):
+    """The writable fields every entity has; an entity's schema extends it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    assigned_to: uuid.UUID | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A field that names a row of another org-scoped table: written and read as that row's
+    `by` attribute (its id, or e.g. a name), stored as the id in `column`."""
+
+    field: str
+    column: str
+    target: type[Any]
+    by: str = "id"
+
+
+@dataclass(frozen=True, eq=False)
+class EntitySpec:
+    name: str  # the plural of the URL: /api/<name>/
+    singular: str  # the entity of its custom field definitions
+    model: type[RecordMixin]
+    schema: type[RecordIn]
+    search: tuple[str, ...]  # text columns that `search` looks in
+    filters: tuple[str, ...]  # enum and link fields a list filters on by exact match
+    ordering: tuple[str, ...]  # columns a list may be ordered by
+    links: tuple[Link, ...] = ()
+    read_only: tuple[str, ...] = ()  # further server-derived fields of this entity
+    unique: tuple[str, ...] = ()  # fields unique in the org among live records, any case
+    natural_key: str | None = None  # de-duplicates CSV uploads
+    # The values an enum field may hold (and be filtered on), field by field.
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def writable(self) -> tuple[str, ...]:
+        return tuple(self.schema.model_fields)
+
+    @property
+    def entity_fields(self) -> tuple[str, ...]:
+        """The writable fields stored in a column of the same name."""
+        shared = set(RecordIn.model_fields)
+        linked = {link.field for link in self.links}
+        return tuple(name for name in self.writable if name not in shared | linked)
+
+    def link(self, name: str) -> Link | None:
+        return next((link for link in self.links if link.field == name), None)
+
+
+_REGISTRY: dict[str, EntitySpec] = {}
+
+
+def register(spec: EntitySpec) -> EntitySpec:
+    _REGISTRY[spec.singular] = spec
+    return spec
+
+
+def registered(singular: str) -> EntitySpec | None:
+    return _REGISTRY.get(singular)
