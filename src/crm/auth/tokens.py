@@ -50,7 +50,9 @@ class Principal:
 
 async def find_principal(session: AsyncSession, secret: str) -> Principal | None:
     """The live token's principal, in one indexed lookup; None for an unknown, expired or
-    revoked token or a deactivated profile."""
+    revoked token, a deactivated profile, or a refresh token (good only for
+    /api/auth/refresh/: a bearer token that lived 14 days would defeat the access token's
+    short life)."""
     if len(secret) != TOKEN_LENGTH:
         return None
     row = (
@@ -59,7 +61,7 @@ async def find_principal(session: AsyncSession, secret: str) -> Principal | None
             .join(Profile, (Profile.org_id == Token.org_id) & (Profile.id == Token.profile_id))
             .join(User, User.id == Profile.user_id)
             .join(Org, Org.id == Token.org_id)
-            .where(Token.token_hash == hash_secret(secret))
+            .where(Token.token_hash == hash_secret(secret), Token.kind != TokenKind.refresh)
         )
     ).one_or_none()
     if row is None:

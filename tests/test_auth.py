@@ -1,0 +1,378 @@
+"""/api/auth/: register, login, refresh, logout and me (CONTRACT §2)."""
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.apps import client_of, fresh_app
+from tests.conftest import PASSWORD, Identity, World, add_member, register, unique_email
+
+TOKEN = re.compile(r"^[A-Za-z0-9]{64}$")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_session(body: dict[str, Any], email: str, org_name: str, role: str) -> None:
+    """Exactly the session object of the contract."""
+    assert set(body) == {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "user",
+        "org",
+        "profile",
+    }
+    assert TOKEN.match(body["access_token"])
+    assert TOKEN.match(body["refresh_token"])
+    assert body["access_token"] != body["refresh_token"]
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert set(body["user"]) == {"id", "email"}
+    assert body["user"]["email"] == email
+    uuid.UUID(body["user"]["id"])
+    assert set(body["org"]) == {"id", "name"}
+    assert body["org"]["name"] == org_name
+    uuid.UUID(body["org"]["id"])
+    assert set(body["profile"]) == {"id", "role"}
+    assert body["profile"]["role"] == role
+    uuid.UUID(body["profile"]["id"])
+
+
+def assert_401(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert set(response.json()["errors"]) == {"detail"}
+
+
+async def login(api: httpx.AsyncClient, email: str, **extra: Any) -> httpx.Response:
+    return await api.post("/api/auth/login/", json={"email": email, "password": PASSWORD, **extra})
+
+
+# register
+
+
+async def test_register_answers_a_session(api: httpx.AsyncClient) -> None:
+    email = unique_email("founder")
+    response = await api.post(
+        "/api/auth/register/", json={"org_name": "Initech", "email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert_session(body, email, "Initech", "admin")
+    me = await api.get("/api/auth/me/", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json() == {
+        "user": body["user"],
+        "org": body["org"],
+        "profile": body["profile"],
+    }
+
+
+async def test_register_taken_email_is_400(api: httpx.AsyncClient, world: World) -> None:
+    for email in (world.admin.email, world.admin.email.upper()):
+        response = await api.post(
+            "/api/auth/register/", json={"org_name": "Again", "email": email, "password": PASSWORD}
+        )
+        assert response.status_code == 400, response.text
+        assert set(response.json()["errors"]) == {"email"}
+
+
+async def test_register_validates_its_body(api: httpx.AsyncClient) -> None:
+    short = await api.post(
+        "/api/auth/register/",
+        json={"org_name": "Shorty", "email": unique_email(), "password": "1234567"},
+    )
+    assert short.status_code == 400
+    assert set(short.json()["errors"]) == {"password"}
+    missing = await api.post("/api/auth/register/", json={"email": unique_email()})
+    assert missing.status_code == 400
+    assert set(missing.json()["errors"]) == {"org_name", "password"}
+    bad_email = await api.post(
+        "/api/auth/register/",
+        json={"org_name": "X", "email": "not-an-email", "password": PASSWORD},
+    )
+    assert bad_email.status_code == 400
+    assert set(bad_email.json()["errors"]) == {"email"}
+
+
+async def test_eight_characters_are_enough(api: httpx.AsyncClient) -> None:
+    email = unique_email()
+    response = await api.post(
+        "/api/auth/register/", json={"org_name": "Eight", "email": email, "password": "12345678"}
+    )
+    assert response.status_code == 201, response.text
+    again = await api.post("/api/auth/login/", json={"email": email, "password": "12345678"})
+    assert again.status_code == 200
+
+
+async def test_register_is_403_when_signup_is_off(database_url: str) -> None:
+    async with client_of(fresh_app(database_url, allow_signup=False)) as client:
+        email = unique_email()
+        response = await client.post(
+            "/api/auth/register/", json={"org_name": "Closed", "email": email, "password": PASSWORD}
+        )
+        assert response.status_code == 403, response.text
+        assert set(response.json()["errors"]) == {"detail"}
+        # Nothing was created: the email cannot log in.
+        refused = await login(client, email)
+        assert refused.status_code == 401
+
+
+# login
+
+
+async def test_login_answers_a_session(api: httpx.AsyncClient, world: World) -> None:
+    response = await login(api, world.admin.email)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_session(body, world.admin.email, "Acme", "admin")
+    assert body["profile"]["id"] == world.admin.profile_id
+    assert body["org"]["id"] == world.admin.org_id
+    assert body["user"]["id"] == world.admin.user_id
+    assert body["access_token"] != world.admin.token
+    user = await login(api, world.user.email.upper())
+    assert user.status_code == 200
+    assert user.json()["profile"] == {"id": world.user.profile_id, "role": "user"}
+
+
+async def test_login_bad_password_and_unknown_email_look_the_same(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    wrong = await api.post(
+        "/api/auth/login/", json={"email": world.admin.email, "password": "wrong-password"}
+    )
+    unknown = await api.post(
+        "/api/auth/login/", json={"email": unique_email("nobody"), "password": "wrong-password"}
+    )
+    assert_401(wrong)
+    assert_401(unknown)
+    assert wrong.json() == unknown.json()
+
+
+async def test_login_validates_its_body(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/auth/login/", json={"email": unique_email()})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"password"}
+    bad_org = await login(api, unique_email(), org_id="nope")
+    assert bad_org.status_code == 400
+    assert set(bad_org.json()["errors"]) == {"org_id"}
+
+
+async def test_login_needs_org_id_only_for_a_member_of_several_orgs(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    # The admin of the other org adds the user of the first: now a member of two orgs.
+    added = await api.post(
+        "/api/users/",
+        json={"email": world.user.email, "password": "ignored-password", "role": "admin"},
+        headers=world.other.headers,
+    )
+    assert added.status_code == 201, added.text
+    ambiguous = await login(api, world.user.email)
+    assert ambiguous.status_code == 400
+    assert set(ambiguous.json()["errors"]) == {"org_id"}
+
+    first = await login(api, world.user.email, org_id=world.admin.org_id)
+    assert first.status_code == 200
+    assert first.json()["org"]["id"] == world.admin.org_id
+    assert first.json()["profile"] == {"id": world.user.profile_id, "role": "user"}
+    second = await login(api, world.user.email, org_id=world.other.org_id)
+    assert second.status_code == 200
+    assert second.json()["org"] == {"id": world.other.org_id, "name": "Globex"}
+    assert second.json()["profile"] == {"id": added.json()["id"], "role": "admin"}
+    assert first.json()["user"] == second.json()["user"]
+
+    # A member of one org may still name it; an org it is not in is refused.
+    alone = await login(api, world.admin.email, org_id=world.admin.org_id)
+    assert alone.status_code == 200
+    elsewhere = await login(api, world.admin.email, org_id=world.other.org_id)
+    assert elsewhere.status_code == 400
+    assert set(elsewhere.json()["errors"]) == {"org_id"}
+
+
+async def test_login_to_a_deactivated_membership_is_403(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    patched = await api.patch(
+        f"/api/users/{world.user.profile_id}/",
+        json={"is_active": False},
+        headers=world.admin.headers,
+    )
+    assert patched.status_code == 200
+    response = await login(api, world.user.email)
+    assert response.status_code == 403, response.text
+    assert set(response.json()["errors"]) == {"detail"}
+    # A wrong password still answers 401: the 403 tells nothing to a stranger.
+    wrong = await api.post(
+        "/api/auth/login/", json={"email": world.user.email, "password": "wrong-password"}
+    )
+    assert_401(wrong)
+
+
+# refresh
+
+
+async def test_refresh_gives_a_new_pair_once(api: httpx.AsyncClient, world: World) -> None:
+    response = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_session(body, world.admin.email, "Acme", "admin")
+    assert body["profile"]["id"] == world.admin.profile_id
+    assert body["access_token"] != world.admin.token
+    assert body["refresh_token"] != world.admin.refresh_token
+    new = await api.get("/api/auth/me/", headers=bearer(body["access_token"]))
+    assert new.status_code == 200
+    # The old access token lives on until it expires.
+    old = await api.get("/api/auth/me/", headers=world.admin.headers)
+    assert old.status_code == 200
+    # A used refresh token is dead; the new one works.
+    again = await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
+    assert_401(again)
+    chained = await api.post("/api/auth/refresh/", json={"refresh_token": body["refresh_token"]})
+    assert chained.status_code == 200
+
+
+async def test_refresh_refuses_unknown_and_revoked_tokens(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    for unknown in ("x" * 64, "short", ""):
+        assert_401(await api.post("/api/auth/refresh/", json={"refresh_token": unknown}))
+    # An access token is not a refresh token.
+    assert_401(await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.token}))
+    # Revoked by logout.
+    assert (await api.post("/api/auth/logout/", headers=world.user.headers)).status_code == 204
+    assert_401(
+        await api.post("/api/auth/refresh/", json={"refresh_token": world.user.refresh_token})
+    )
+    missing = await api.post("/api/auth/refresh/", json={})
+    assert missing.status_code == 400
+    assert set(missing.json()["errors"]) == {"refresh_token"}
+
+
+async def test_refresh_of_a_deactivated_profile_is_401(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    patched = await api.patch(
+        f"/api/users/{world.user.profile_id}/",
+        json={"is_active": False},
+        headers=world.admin.headers,
+    )
+    assert patched.status_code == 200
+    assert_401(
+        await api.post("/api/auth/refresh/", json={"refresh_token": world.user.refresh_token})
+    )
+
+
+async def test_expired_tokens_are_refused(database_url: str) -> None:
+    app = fresh_app(database_url, access_token_seconds=0, refresh_token_seconds=0)
+    async with client_of(app) as client:
+        identity = await register(client)
+        assert_401(await client.get("/api/auth/me/", headers=identity.headers))
+        refreshed = await client.post(
+            "/api/auth/refresh/", json={"refresh_token": identity.refresh_token}
+        )
+        assert_401(refreshed)
+
+
+async def test_a_refresh_token_is_not_a_bearer_token(api: httpx.AsyncClient, world: World) -> None:
+    assert_401(await api.get("/api/auth/me/", headers=bearer(world.admin.refresh_token)))
+    # ... and it still refreshes afterwards.
+    response = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token}
+    )
+    assert response.status_code == 200
+
+
+# logout
+
+
+async def test_logout_ends_the_access_and_refresh_token(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    second = identity_of(await login(api, world.admin.email))
+    response = await api.post("/api/auth/logout/", headers=world.admin.headers)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_401(await api.get("/api/auth/me/", headers=world.admin.headers))
+    assert_401(
+        await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
+    )
+    assert_401(await api.post("/api/auth/logout/", headers=world.admin.headers))
+    # Another session of the same profile is untouched.
+    assert (await api.get("/api/auth/me/", headers=second.headers)).status_code == 200
+    refreshed = await api.post("/api/auth/refresh/", json={"refresh_token": second.refresh_token})
+    assert refreshed.status_code == 200
+
+
+async def test_logout_after_refresh_ends_the_new_pair(api: httpx.AsyncClient, world: World) -> None:
+    refreshed = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": world.user.refresh_token}
+    )
+    new = identity_of(refreshed)
+    assert (await api.post("/api/auth/logout/", headers=new.headers)).status_code == 204
+    assert_401(await api.get("/api/auth/me/", headers=new.headers))
+    assert_401(await api.post("/api/auth/refresh/", json={"refresh_token": new.refresh_token}))
+
+
+async def test_logout_needs_a_token(api: httpx.AsyncClient) -> None:
+    assert_401(await api.post("/api/auth/logout/"))
+    assert_401(await api.post("/api/auth/logout/", headers=bearer("y" * 64)))
+
+
+# me
+
+
+async def test_me_for_every_identity(api: httpx.AsyncClient, world: World) -> None:
+    for identity, org_name, role in (
+        (world.admin, "Acme", "admin"),
+        (world.user, "Acme", "user"),
+        (world.other, "Globex", "admin"),
+    ):
+        response = await api.get("/api/auth/me/", headers=identity.headers)
+        assert response.status_code == 200
+        assert response.json() == {
+            "user": {"id": identity.user_id, "email": identity.email},
+            "org": {"id": identity.org_id, "name": org_name},
+            "profile": {"id": identity.profile_id, "role": role},
+        }
+    assert_401(await api.get("/api/auth/me/", headers=world.anon.headers))
+
+
+async def test_bad_authorization_headers_are_401(api: httpx.AsyncClient, world: World) -> None:
+    for value in (
+        "Bearer",
+        "Bearer ",
+        f"Basic {world.admin.token}",
+        f"Bearer {world.admin.token}x",
+        f"Bearer {world.admin.token[:-1]}",
+        f"Bearer {world.admin.token.lower()}",
+    ):
+        assert_401(await api.get("/api/auth/me/", headers={"Authorization": value}))
+
+
+def identity_of(response: httpx.Response) -> Identity:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Identity(
+        email=body["user"]["email"],
+        token=body["access_token"],
+        refresh_token=body["refresh_token"],
+        profile_id=body["profile"]["id"],
+        org_id=body["org"]["id"],
+        user_id=body["user"]["id"],
+        headers=bearer(body["access_token"]),
+    )
+
+
+async def test_member_added_by_an_admin_can_log_in(api: httpx.AsyncClient, world: World) -> None:
+    member = await add_member(api, world.admin, "admin")
+    me = await api.get("/api/auth/me/", headers=member.headers)
+    assert me.json()["profile"] == {"id": member.profile_id, "role": "admin"}
+    assert me.json()["org"]["id"] == world.admin.org_id

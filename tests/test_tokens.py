@@ -1,0 +1,171 @@
+"""Personal tokens: /api/auth/tokens/ (CONTRACT §2)."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.conftest import World
+
+TOKEN = re.compile(r"^[A-Za-z0-9]{64}$")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def create(
+    api: httpx.AsyncClient, headers: dict[str, str], name: str = "integration", **extra: Any
+) -> dict[str, Any]:
+    response = await api.post("/api/auth/tokens/", json={"name": name, **extra}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_create_shows_the_secret_once(api: httpx.AsyncClient, world: World) -> None:
+    body = await create(api, world.admin.headers, "my integration")
+    assert set(body) == {"id", "name", "token", "created_at", "expires_at"}
+    assert TOKEN.match(body["token"])
+    assert len(body["token"]) == 64
+    assert body["name"] == "my integration"
+    assert body["expires_at"] is None
+    assert parse_time(body["created_at"]).tzinfo is not None
+
+    me = await api.get("/api/auth/me/", headers=bearer(body["token"]))
+    assert me.status_code == 200
+    assert me.json()["profile"]["id"] == world.admin.profile_id
+
+    listed = await api.get("/api/auth/tokens/", headers=world.admin.headers)
+    assert listed.status_code == 200
+    page = listed.json()
+    assert set(page) == {"count", "next", "previous", "results"}
+    assert page["count"] == 1
+    assert page["next"] is None and page["previous"] is None
+    (item,) = page["results"]
+    assert item == {k: v for k, v in body.items() if k != "token"}
+    assert body["token"] not in listed.text
+
+
+async def test_tokens_are_distinct_and_listed_newest_first(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    first = await create(api, world.user.headers, "first")
+    second = await create(api, world.user.headers, "second")
+    assert first["token"] != second["token"]
+    listed = (await api.get("/api/auth/tokens/", headers=world.user.headers)).json()
+    assert [t["name"] for t in listed["results"]] == ["second", "first"]
+    paged = await api.get("/api/auth/tokens/?page_size=1", headers=world.user.headers)
+    assert paged.json()["count"] == 2
+    assert [t["name"] for t in paged.json()["results"]] == ["second"]
+    assert paged.json()["next"] is not None
+    # A personal token works for the list too, and the list is the profile's, not the token's.
+    by_token = await api.get("/api/auth/tokens/", headers=bearer(first["token"]))
+    assert by_token.json()["count"] == 2
+
+
+async def test_expires_at(api: httpx.AsyncClient, world: World) -> None:
+    future = datetime.now(UTC) + timedelta(days=30)
+    body = await create(api, world.admin.headers, expires_at=future.isoformat())
+    assert abs(parse_time(body["expires_at"]) - future) < timedelta(seconds=1)
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200
+    listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
+    assert abs(parse_time(listed["results"][0]["expires_at"]) - future) < timedelta(seconds=1)
+
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    for value in (past, "2030-01-01T00:00:00", "not a time"):
+        response = await api.post(
+            "/api/auth/tokens/",
+            json={"name": "x", "expires_at": value},
+            headers=world.admin.headers,
+        )
+        assert response.status_code == 400, value
+        assert set(response.json()["errors"]) == {"expires_at"}
+    listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
+    assert listed["count"] == 1
+
+
+async def test_create_validates_its_body(api: httpx.AsyncClient, world: World) -> None:
+    for body, field in (({}, "name"), ({"name": ""}, "name"), ({"name": "x", "scope": 1}, "scope")):
+        response = await api.post("/api/auth/tokens/", json=body, headers=world.admin.headers)
+        assert response.status_code == 400
+        assert set(response.json()["errors"]) == {field}
+
+
+async def test_tokens_need_authentication(api: httpx.AsyncClient, world: World) -> None:
+    for response in (
+        await api.get("/api/auth/tokens/", headers=world.anon.headers),
+        await api.post("/api/auth/tokens/", json={"name": "x"}, headers=world.anon.headers),
+        await api.delete(
+            "/api/auth/tokens/00000000-0000-0000-0000-000000000000/", headers=world.anon.headers
+        ),
+    ):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_delete_ends_the_token_at_once(api: httpx.AsyncClient, world: World) -> None:
+    body = await create(api, world.user.headers)
+    keep = await create(api, world.user.headers, "keep")
+    response = await api.delete(f"/api/auth/tokens/{body['id']}/", headers=world.user.headers)
+    assert response.status_code == 204
+    assert response.content == b""
+    me = await api.get("/api/auth/me/", headers=bearer(body["token"]))
+    assert me.status_code == 401
+    assert (await api.get("/api/auth/me/", headers=bearer(keep["token"]))).status_code == 200
+    listed = (await api.get("/api/auth/tokens/", headers=world.user.headers)).json()
+    assert [t["id"] for t in listed["results"]] == [keep["id"]]
+    again = await api.delete(f"/api/auth/tokens/{body['id']}/", headers=world.user.headers)
+    assert again.status_code == 404
+
+
+async def test_only_the_callers_own_tokens(api: httpx.AsyncClient, world: World) -> None:
+    """Another profile of the org, even its admin, and another org's admin get 404, exactly
+    as for an id that never existed."""
+    body = await create(api, world.user.headers)
+    for identity in (world.admin, world.other):
+        listed = (await api.get("/api/auth/tokens/", headers=identity.headers)).json()
+        assert listed["count"] == 0
+        response = await api.delete(f"/api/auth/tokens/{body['id']}/", headers=identity.headers)
+        assert response.status_code == 404
+        assert response.json() == {"errors": {"detail": "Not found."}}
+    for missing in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+        response = await api.delete(f"/api/auth/tokens/{missing}/", headers=world.user.headers)
+        assert response.status_code == 404
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200
+
+
+async def test_logout_with_a_personal_token_revokes_it(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    body = await create(api, world.admin.headers)
+    response = await api.post("/api/auth/logout/", headers=bearer(body["token"]))
+    assert response.status_code == 204
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 401
+    # The session the admin logged in with is another matter.
+    assert (await api.get("/api/auth/me/", headers=world.admin.headers)).status_code == 200
+
+
+async def test_a_deactivated_profiles_personal_token_stops_working(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    body = await create(api, world.user.headers)
+    patched = await api.patch(
+        f"/api/users/{world.user.profile_id}/",
+        json={"is_active": False},
+        headers=world.admin.headers,
+    )
+    assert patched.status_code == 200
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 401
+    reactivated = await api.patch(
+        f"/api/users/{world.user.profile_id}/",
+        json={"is_active": True},
+        headers=world.admin.headers,
+    )
+    assert reactivated.status_code == 200
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200

@@ -1,0 +1,290 @@
+"""/api/users/: the org's profiles (CONTRACT §2)."""
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import PASSWORD, World, add_member, unique_email
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def users_of(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    response = await api.get("/api/users/", headers=headers)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+async def test_list_is_the_orgs_profiles_for_every_member(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    expected = sorted(
+        [
+            {"id": world.admin.profile_id, "email": world.admin.email, "role": "admin"},
+            {"id": world.user.profile_id, "email": world.user.email, "role": "user"},
+        ],
+        key=lambda p: p["email"],
+    )
+    expected = [{**p, "is_active": True} for p in expected]
+    for identity in (world.admin, world.user):
+        response = await api.get("/api/users/", headers=identity.headers)
+        assert response.status_code == 200
+        assert response.json() == {
+            "count": 2,
+            "next": None,
+            "previous": None,
+            "results": expected,
+        }
+    other = await api.get("/api/users/", headers=world.other.headers)
+    assert other.json()["count"] == 1
+    assert other.json()["results"] == [
+        {
+            "id": world.other.profile_id,
+            "email": world.other.email,
+            "role": "admin",
+            "is_active": True,
+        }
+    ]
+    anon = await api.get("/api/users/", headers=world.anon.headers)
+    assert anon.status_code == 401
+    assert anon.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_list_pages(api: httpx.AsyncClient, world: World) -> None:
+    await add_member(api, world.admin)
+    first = await api.get("/api/users/?page_size=2", headers=world.admin.headers)
+    body = first.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["previous"] is None
+    assert body["next"] is not None
+    second = await api.get(body["next"], headers=world.admin.headers)
+    assert second.status_code == 200
+    page2 = second.json()
+    assert len(page2["results"]) == 1
+    assert page2["next"] is None
+    assert page2["previous"] is not None
+    ids = {p["id"] for p in body["results"] + page2["results"]}
+    assert len(ids) == 3
+    for query, field in (
+        ("page=0", "page"),
+        ("page=x", "page"),
+        ("page_size=0", "page_size"),
+        ("page_size=101", "page_size"),
+        ("role=admin", "role"),
+    ):
+        refused = await api.get(f"/api/users/?{query}", headers=world.admin.headers)
+        assert refused.status_code == 400, query
+        assert set(refused.json()["errors"]) == {field}
+
+
+async def test_admin_adds_a_new_user(api: httpx.AsyncClient, world: World) -> None:
+    email = unique_email("new")
+    response = await api.post(
+        "/api/users/",
+        json={"email": email.upper(), "password": PASSWORD, "role": "user"},
+        headers=world.admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == {"id", "email", "role", "is_active"}
+    assert body["email"] == email
+    assert body["role"] == "user"
+    assert body["is_active"] is True
+    assert body in await users_of(api, world.admin.headers)
+    login = await api.post("/api/auth/login/", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200
+    assert login.json()["profile"] == {"id": body["id"], "role": "user"}
+    assert login.json()["org"]["id"] == world.admin.org_id
+
+
+async def test_only_an_admin_adds_users(api: httpx.AsyncClient, world: World) -> None:
+    body = {"email": unique_email(), "password": PASSWORD, "role": "admin"}
+    forbidden = await api.post("/api/users/", json=body, headers=world.user.headers)
+    assert forbidden.status_code == 403
+    assert set(forbidden.json()["errors"]) == {"detail"}
+    anon = await api.post("/api/users/", json=body, headers=world.anon.headers)
+    assert anon.status_code == 401
+    assert len(await users_of(api, world.admin.headers)) == 2
+    refused = await api.post(
+        "/api/auth/login/", json={"email": body["email"], "password": PASSWORD}
+    )
+    assert refused.status_code == 401
+
+
+async def test_add_validates_its_body(api: httpx.AsyncClient, world: World) -> None:
+    for body, fields in (
+        ({"email": unique_email(), "password": "1234567", "role": "user"}, {"password"}),
+        ({"email": "nope", "password": PASSWORD, "role": "user"}, {"email"}),
+        ({"email": unique_email(), "password": PASSWORD, "role": "owner"}, {"role"}),
+        ({"email": unique_email(), "password": PASSWORD}, {"role"}),
+        ({"email": unique_email(), "password": PASSWORD, "role": "user", "x": 1}, {"x"}),
+    ):
+        response = await api.post("/api/users/", json=body, headers=world.admin.headers)
+        assert response.status_code == 400, body
+        assert set(response.json()["errors"]) == fields
+    assert len(await users_of(api, world.admin.headers)) == 2
+
+
+async def test_an_existing_user_gains_the_membership(api: httpx.AsyncClient, world: World) -> None:
+    """The other org's admin joins the first org; the password in the body is ignored."""
+    response = await api.post(
+        "/api/users/",
+        json={"email": world.other.email, "password": "another-password", "role": "user"},
+        headers=world.admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    profile = response.json()
+    assert profile["email"] == world.other.email
+    assert profile["id"] != world.other.profile_id
+
+    ignored = await api.post(
+        "/api/auth/login/", json={"email": world.other.email, "password": "another-password"}
+    )
+    assert ignored.status_code == 401
+    for org_id, profile_id, role in (
+        (world.admin.org_id, profile["id"], "user"),
+        (world.other.org_id, world.other.profile_id, "admin"),
+    ):
+        login = await api.post(
+            "/api/auth/login/",
+            json={"email": world.other.email, "password": PASSWORD, "org_id": org_id},
+        )
+        assert login.status_code == 200, login.text
+        session = login.json()
+        assert session["org"]["id"] == org_id
+        assert session["profile"] == {"id": profile_id, "role": role}
+        assert session["user"]["id"] == world.other.user_id
+        me = await api.get("/api/auth/me/", headers=bearer(session["access_token"]))
+        assert me.json()["org"]["id"] == org_id
+    # The tokens it had keep their own org.
+    me = await api.get("/api/auth/me/", headers=world.other.headers)
+    assert me.json()["org"]["id"] == world.other.org_id
+
+
+async def test_already_a_member_is_400_naming_email(api: httpx.AsyncClient, world: World) -> None:
+    for email in (world.user.email, world.admin.email.upper()):
+        response = await api.post(
+            "/api/users/",
+            json={"email": email, "password": PASSWORD, "role": "admin"},
+            headers=world.admin.headers,
+        )
+        assert response.status_code == 400
+        assert set(response.json()["errors"]) == {"email"}
+    assert len(await users_of(api, world.admin.headers)) == 2
+
+
+async def test_admin_changes_role_and_is_active(api: httpx.AsyncClient, world: World) -> None:
+    url = f"/api/users/{world.user.profile_id}/"
+    promoted = await api.patch(url, json={"role": "admin"}, headers=world.admin.headers)
+    assert promoted.status_code == 200
+    assert promoted.json() == {
+        "id": world.user.profile_id,
+        "email": world.user.email,
+        "role": "admin",
+        "is_active": True,
+    }
+    # The role counts at once, with the token it already had.
+    me = await api.get("/api/auth/me/", headers=world.user.headers)
+    assert me.json()["profile"]["role"] == "admin"
+
+    deactivated = await api.patch(url, json={"is_active": False}, headers=world.admin.headers)
+    assert deactivated.status_code == 200
+    assert deactivated.json()["is_active"] is False
+    assert deactivated.json()["role"] == "admin"
+    listed = {p["id"]: p for p in await users_of(api, world.admin.headers)}
+    assert listed[world.user.profile_id]["is_active"] is False
+
+    unchanged = await api.patch(url, json={}, headers=world.admin.headers)
+    assert unchanged.status_code == 200
+    assert unchanged.json() == deactivated.json()
+
+
+async def test_a_deactivated_profiles_tokens_stop_at_once(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    personal = await api.post("/api/auth/tokens/", json={"name": "x"}, headers=world.user.headers)
+    assert personal.status_code == 201
+    url = f"/api/users/{world.user.profile_id}/"
+    assert (await api.patch(url, json={"is_active": False}, headers=world.admin.headers)).is_success
+    for headers in (world.user.headers, bearer(personal.json()["token"])):
+        response = await api.get("/api/auth/me/", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    refreshed = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": world.user.refresh_token}
+    )
+    assert refreshed.status_code == 401
+
+
+async def test_only_an_admin_changes_users(api: httpx.AsyncClient, world: World) -> None:
+    url = f"/api/users/{world.admin.profile_id}/"
+    forbidden = await api.patch(url, json={"role": "user"}, headers=world.user.headers)
+    assert forbidden.status_code == 403
+    own = await api.patch(
+        f"/api/users/{world.user.profile_id}/", json={"role": "admin"}, headers=world.user.headers
+    )
+    assert own.status_code == 403
+    anon = await api.patch(url, json={"role": "user"}, headers=world.anon.headers)
+    assert anon.status_code == 401
+    roles = {p["id"]: p["role"] for p in await users_of(api, world.admin.headers)}
+    assert roles == {world.admin.profile_id: "admin", world.user.profile_id: "user"}
+
+
+async def test_patch_validates_its_body(api: httpx.AsyncClient, world: World) -> None:
+    url = f"/api/users/{world.user.profile_id}/"
+    for body, field in (
+        ({"role": "owner"}, "role"),
+        ({"is_active": "maybe"}, "is_active"),
+        ({"email": "x@example.com"}, "email"),
+    ):
+        response = await api.patch(url, json=body, headers=world.admin.headers)
+        assert response.status_code == 400, body
+        assert set(response.json()["errors"]) == {field}
+
+
+async def test_the_org_keeps_an_active_admin(api: httpx.AsyncClient, world: World) -> None:
+    url = f"/api/users/{world.admin.profile_id}/"
+    for body in ({"role": "user"}, {"is_active": False}):
+        response = await api.patch(url, json=body, headers=world.admin.headers)
+        assert response.status_code == 400
+        assert set(response.json()["errors"]) == {"detail"}
+    listed = {p["id"]: p for p in await users_of(api, world.admin.headers)}
+    assert listed[world.admin.profile_id]["role"] == "admin"
+    assert listed[world.admin.profile_id]["is_active"] is True
+    # With a second admin, the first may step down.
+    second = await add_member(api, world.admin, "admin")
+    stepped = await api.patch(url, json={"role": "user"}, headers=second.headers)
+    assert stepped.status_code == 200
+    assert stepped.json()["role"] == "user"
+
+
+async def test_another_orgs_admin_sees_nothing_of_this_org(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    for profile_id in (world.user.profile_id, world.admin.profile_id):
+        response = await api.patch(
+            f"/api/users/{profile_id}/",
+            json={"role": "admin", "is_active": False},
+            headers=world.other.headers,
+        )
+        assert response.status_code == 404
+        assert response.json() == {"errors": {"detail": "Not found."}}
+    for missing in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+        response = await api.patch(
+            f"/api/users/{missing}/", json={"role": "user"}, headers=world.admin.headers
+        )
+        assert response.status_code == 404
+    listed = await users_of(api, world.other.headers)
+    assert [p["id"] for p in listed] == [world.other.profile_id]
+    mine = {p["id"]: p for p in await users_of(api, world.admin.headers)}
+    assert mine[world.user.profile_id] == {
+        "id": world.user.profile_id,
+        "email": world.user.email,
+        "role": "user",
+        "is_active": True,
+    }
+    assert (await api.get("/api/auth/me/", headers=world.user.headers)).status_code == 200
