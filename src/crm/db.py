@@ -118,4 +118,6 @@ async def next_numbers(
     return list(range(start, start + count))
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# "function" scope: the commit happens before the response is sent, so a client never sees
+# success for a write that then fails to commit.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
