@@ -1,10 +1,11 @@
 """/api/users/: the org's profiles (CONTRACT §2)."""
 
+import asyncio
 from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, World, add_member, unique_email
+from tests.conftest import PASSWORD, World, add_member, register, unique_email
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -288,3 +289,22 @@ async def test_another_orgs_admin_sees_nothing_of_this_org(
         "is_active": True,
     }
     assert (await api.get("/api/auth/me/", headers=world.user.headers)).status_code == 200
+
+
+async def test_adding_one_member_twice_at_once_is_one_201_and_one_400(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    async def add(email: str) -> httpx.Response:
+        return await api.post(
+            "/api/users/",
+            json={"email": email, "password": PASSWORD, "role": "user"},
+            headers=world.admin.headers,
+        )
+
+    existing = [world.other.email] + [(await register(api, "Hooli")).email for _ in range(3)]
+    for email in [*existing, unique_email("twice")]:
+        responses = await asyncio.gather(add(email), add(email))
+        assert sorted(r.status_code for r in responses) == [201, 400], [r.text for r in responses]
+        refused = next(r for r in responses if r.status_code == 400)
+        assert set(refused.json()["errors"]) == {"email"}
+    assert len(await users_of(api, world.admin.headers)) == 7

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from crm.responses import JSONResponse
 
@@ -137,6 +138,24 @@ def validation_errors(errors: list[Any]) -> dict[str, str]:
     return result
 
 
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers to. Starlette's router names only those of the first
+    route that matches the path, and a path often has one route per method; included
+    routers hide their routes, so each method is tried against the whole table."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in PROBED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def install_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -154,7 +173,10 @@ def install_handlers(app: FastAPI) -> None:
             405: f"Method {request.method} not allowed.",
         }
         reason = reasons.get(exc.status_code, str(exc.detail))
-        return error_response(request.scope, exc.status_code, {DETAIL: reason}, exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        return error_response(request.scope, exc.status_code, {DETAIL: reason}, headers)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, request_validation)

@@ -50,7 +50,10 @@ async def add_profile(session: AsyncSession, org_id: uuid.UUID, user: User, role
         created_at=utcnow(),
     )
     session.add(profile)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same user added to the same org at the same moment
+        raise ApiError(400, {"email": "This user is already a member of the org."}) from None
     return profile
 
 
