@@ -309,6 +309,23 @@ async def test_delete_then_redefine_does_not_bring_old_values_back(
     await assert_invisible_to_other_org(api, world.other, lead["id"])
 
 
+async def test_a_deleted_field_stays_gone_from_a_restored_lead(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    field = await define_field(api, world.admin, "industry", "text")
+    lead = await create_lead(api, world.admin, custom_fields={"industry": "saas"})
+    url = detail_url(lead["id"])
+    assert (await api.delete(url, headers=world.admin.headers)).status_code == 204
+    assert (
+        await api.delete(field_url(field["id"]), headers=world.admin.headers)
+    ).status_code == 204
+    restored = await api.post(f"{url}restore/", headers=world.admin.headers)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["custom_fields"] == {}
+    assert restored.json()["custom_field_definitions"] == []
+    await assert_invisible_to_other_org(api, world.other, lead["id"])
+
+
 # --- A record's custom_fields -----------------------------------------------------------
 
 

@@ -82,6 +82,7 @@ async def test_page_past_the_end_is_empty(api: httpx.AsyncClient, world: World) 
     assert body["count"] == 1
     assert body["results"] == []
     assert body["next"] is None
+    assert query_of(body["previous"]) == {"page": ["1"]}
     await assert_invisible_to_other_org(api, world.other, lead["id"])
 
 

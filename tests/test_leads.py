@@ -523,3 +523,31 @@ async def test_tags_are_a_list_of_strings(api: httpx.AsyncClient, world: World) 
         assert [key.split(".")[0] for key in response.json()["errors"]] == ["tags"]
     assert (await list_leads(api, world.admin))["count"] == 1
     await assert_invisible_to_other_org(api, world.other, lead["id"])
+
+
+async def test_patch_null_only_where_a_field_may_be_null(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    headers = world.admin.headers
+    lead = await create_lead(
+        api,
+        world.admin,
+        status="qualified",
+        tags=["hot"],
+        email="jane@acme.com",
+        source="call",
+        assigned_to=world.user.profile_id,
+    )
+    url = detail_url(lead["id"])
+    for name in ("title", "status", "tags", "custom_fields"):
+        refused(await api.patch(url, json={name: None}, headers=headers), 400, name)
+    unchanged = (await api.get(url, headers=headers)).json()
+    unchanged.pop("custom_field_definitions")
+    assert unchanged == lead
+    optional = ("first_name", "email", "phone", "source", "assigned_to", "description")
+    response = await api.patch(url, json=dict.fromkeys(optional), headers=headers)
+    assert response.status_code == 200, response.text
+    cleared = response.json()
+    assert all(cleared[name] is None for name in optional)
+    assert (cleared["status"], cleared["tags"]) == ("qualified", ["hot"])
+    await assert_invisible_to_other_org(api, world.other, lead["id"])

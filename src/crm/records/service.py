@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
+from pydantic.fields import FieldInfo
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +27,15 @@ SHARED = set(RecordIn.model_fields)
 def patch_schema(schema: type[RecordIn]) -> type[BaseModel]:
     """The entity's schema with every field optional, for PATCH."""
     fields: dict[str, Any] = {
-        name: (info.rebuild_annotation() | None, None)
-        for name, info in schema.model_fields.items()
+        name: (info.rebuild_annotation() | None, None) for name, info in schema.model_fields.items()
     }
     return create_model(f"{schema.__name__}Patch", __base__=schema, **fields)
+
+
+def nullable(info: FieldInfo) -> bool:
+    """Whether PATCH may set the field to null: only an optional field whose default is null
+    (a required field, or one like `status` or `tags` with a value as default, may not)."""
+    return not info.is_required() and info.default is None and info.default_factory is None
 
 
 def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
     data = parsed.model_dump(exclude_unset=partial)
     if partial:
         for name, info in spec.schema.model_fields.items():
-            if name in data and data[name] is None and info.is_required():
+            if name in data and data[name] is None and not nullable(info):
                 errors[name] = "This field may not be null."
         if errors:
             raise ApiError(400, errors)
