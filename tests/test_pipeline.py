@@ -146,9 +146,26 @@ async def test_field_errors_name_every_field(api: httpx.AsyncClient) -> None:
 async def test_unknown_query_parameter_is_400_naming_it(
     api: httpx.AsyncClient, world: World
 ) -> None:
-    for path in ("/api/users/?colour=red", "/api/auth/tokens/?colour=red"):
-        response = await api.get(path, headers=world.admin.headers)
+    for path in ("/api/users/", "/api/auth/tokens/"):
+        response = await api.get(f"{path}?colour=red&page=1", headers=world.admin.headers)
         assert_error(response, 400, {"colour"})
+    response = await api.get("/api/auth/me/?page=1", headers=world.admin.headers)
+    assert_error(response, 400, {"page"})
+    for path, body in (
+        ("/api/auth/login/", {"email": world.admin.email, "password": PASSWORD}),
+        ("/api/auth/refresh/", {"refresh_token": world.admin.refresh_token}),
+        ("/api/auth/tokens/", {"name": "x"}),
+        ("/api/users/", {"email": unique_email(), "password": PASSWORD, "role": "user"}),
+    ):
+        response = await api.post(f"{path}?debug=1", json=body, headers=world.admin.headers)
+        assert_error(response, 400, {"debug"})
+    # Nothing was done: the refresh token is still good, no user was added.
+    refreshed = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token}
+    )
+    assert refreshed.status_code == 200
+    users = await api.get("/api/users/", headers=world.admin.headers)
+    assert users.json()["count"] == 2
 
 
 # body size
@@ -253,3 +270,16 @@ async def test_docs_page(api: httpx.AsyncClient) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
     assert response.headers["X-Request-Id"]
+
+
+async def test_rate_limit_storage_away_is_a_500_with_the_request_id(database_url: str) -> None:
+    # Nothing listens on port 1: every use of the storage fails.
+    app = fresh_app(database_url, redis_url="redis://127.0.0.1:1/0")
+    async with client_of(app) as client:
+        response = await client.get("/api/auth/me/", headers={"X-Request-Id": "req-no-redis"})
+        assert response.status_code == 500
+        assert response.headers["X-Request-Id"] == "req-no-redis"
+        assert "req-no-redis" in response.json()["errors"]["detail"]
+        assert "Traceback" not in response.text
+        # The probes do not use the storage.
+        assert (await client.get("/healthz")).status_code == 200

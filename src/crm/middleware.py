@@ -39,41 +39,8 @@ class Pipeline:
         headers = dict(scope["headers"])
         request_id = pick_request_id(headers.get(b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
+        # Added to every response: the request id, and the rate-limit headers once known.
         extra = {"X-Request-Id": request_id}
-
-        async def reply(status: int, errors: dict[str, str], more: dict[str, str]) -> None:
-            await error_response(scope, status, errors, {**more, **extra})(scope, receive, send)
-
-        if scope["path"] not in EXEMPT_PATHS:
-            auth = headers.get(b"authorization")
-            client = scope.get("client") or ("", 0)
-            decision = await self.limiter.hit_request(
-                auth.decode("latin-1") if auth else None, client[0]
-            )
-            if decision is not None:
-                extra.update(decision.headers())
-                if not decision.allowed:
-                    await reply(429, {DETAIL: "Rate limit exceeded; slow down."}, {})
-                    return
-
-        limit = (
-            self.settings.upload_max_bytes
-            if scope["path"].endswith(UPLOAD_SUFFIX)
-            else self.settings.body_max_bytes
-        )
-        too_large = {DETAIL: f"The request body is larger than the limit of {limit} bytes."}
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit() or int(length) > limit:
-                await reply(413, too_large, {})
-                return
-        elif headers.get(b"transfer-encoding"):
-            body = await read_body(receive, limit)
-            if body is None:
-                await reply(413, too_large, {})
-                return
-            receive = replay(body, receive)
-
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -86,13 +53,57 @@ class Pipeline:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.handle(scope, receive, send_with_headers, headers, extra)
         except Exception:
+            # Anything: the app, and the rate-limit storage (Redis away) before it.
             logger.exception("unhandled error in request %s", request_id)
             if started:
                 raise
             detail = f"Internal server error; quote request id {request_id} when reporting it."
-            await reply(500, {DETAIL: detail}, {})
+            await error_response(scope, 500, {DETAIL: detail})(scope, receive, send_with_headers)
+
+    async def handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
+        extra: dict[str, str],
+    ) -> None:
+        async def reply(status: int, errors: dict[str, str]) -> None:
+            await error_response(scope, status, errors)(scope, receive, send)
+
+        if scope["path"] not in EXEMPT_PATHS:
+            auth = headers.get(b"authorization")
+            client = scope.get("client") or ("", 0)
+            decision = await self.limiter.hit_request(
+                auth.decode("latin-1") if auth else None, client[0]
+            )
+            if decision is not None:
+                extra.update(decision.headers())
+                if not decision.allowed:
+                    await reply(429, {DETAIL: "Rate limit exceeded; slow down."})
+                    return
+
+        limit = (
+            self.settings.upload_max_bytes
+            if scope["path"].endswith(UPLOAD_SUFFIX)
+            else self.settings.body_max_bytes
+        )
+        too_large = {DETAIL: f"The request body is larger than the limit of {limit} bytes."}
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > limit:
+                await reply(413, too_large)
+                return
+        elif headers.get(b"transfer-encoding"):
+            body = await read_body(receive, limit)
+            if body is None:
+                await reply(413, too_large)
+                return
+            receive = replay(body, receive)
+
+        await self.app(scope, receive, send)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

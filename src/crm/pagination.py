@@ -40,6 +40,11 @@ def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
         raise ApiError(400, {key: "Unknown parameter." for key in unknown})
 
 
+def no_query_params(request: Request) -> None:
+    """For endpoints that take no query parameter: every one is unknown (400)."""
+    refuse_unknown_params(request, ())
+
+
 def page_params(request: Request) -> PageParams:
     query = request.query_params
     page = positive_int("page", query["page"]) if "page" in query else 1

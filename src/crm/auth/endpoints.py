@@ -25,11 +25,12 @@ from crm.db import SessionDep, utcnow
 from crm.errors import ApiError, forbidden, not_found, unauthorized
 from crm.orgs.models import Org, Profile, User
 from crm.orgs.service import find_user, register
-from crm.pagination import PageParams, list_envelope, plain_page_params
+from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+NO_PARAMS = [Depends(no_query_params)]
 
 Email = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
 
@@ -91,7 +92,7 @@ def token_body(token: Token) -> dict[str, Any]:
     }
 
 
-@router.post("/register/", status_code=201)
+@router.post("/register/", status_code=201, dependencies=NO_PARAMS)
 async def register_endpoint(
     body: RegisterIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -103,7 +104,7 @@ async def register_endpoint(
     return JSONResponse(session_body(pair, user, org, profile), status_code=201)
 
 
-@router.post("/login/")
+@router.post("/login/", dependencies=NO_PARAMS)
 async def login(
     body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -134,7 +135,7 @@ async def login(
     return JSONResponse(session_body(pair, user, org, profile))
 
 
-@router.post("/refresh/")
+@router.post("/refresh/", dependencies=NO_PARAMS)
 async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     token = await use_refresh_token(session, body.refresh_token)
     row = None
@@ -154,7 +155,7 @@ async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -
     return JSONResponse(session_body(pair, user, org, profile))
 
 
-@router.post("/logout/", status_code=204)
+@router.post("/logout/", status_code=204, dependencies=NO_PARAMS)
 async def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
     await revoke_for_logout(session, principal)
     return Response(status_code=204)
@@ -168,12 +169,12 @@ def me_body(principal: Principal) -> dict[str, Any]:
     }
 
 
-@router.get("/me/")
+@router.get("/me/", dependencies=NO_PARAMS)
 async def me(principal: CurrentPrincipal) -> JSONResponse:
     return JSONResponse(me_body(principal))
 
 
-@router.post("/tokens/", status_code=201)
+@router.post("/tokens/", status_code=201, dependencies=NO_PARAMS)
 async def create_personal_token(
     body: TokenIn, principal: CurrentPrincipal, session: SessionDep
 ) -> JSONResponse:
@@ -216,7 +217,7 @@ async def list_personal_tokens(
     return JSONResponse(list_envelope(request, params, count, [token_body(t) for t in tokens]))
 
 
-@router.delete("/tokens/{token_id}/", status_code=204)
+@router.delete("/tokens/{token_id}/", status_code=204, dependencies=NO_PARAMS)
 async def delete_personal_token(
     token_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:

@@ -14,10 +14,11 @@ from crm.db import SessionDep
 from crm.errors import ApiError, not_found
 from crm.orgs.models import Profile, Role, User
 from crm.orgs.service import add_profile, count_active_admins, create_user, find_user
-from crm.pagination import PageParams, list_envelope, plain_page_params
+from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.responses import JSONResponse
 
 router = APIRouter(prefix="/api/users", tags=["users"])
+NO_PARAMS = [Depends(no_query_params)]
 
 
 class ProfileIn(BaseModel):
@@ -63,7 +64,7 @@ async def list_users(
     return JSONResponse(list_envelope(request, params, count, results))
 
 
-@router.post("/", status_code=201)
+@router.post("/", status_code=201, dependencies=NO_PARAMS)
 async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionDep) -> JSONResponse:
     user = await find_user(session, body.email)
     if user is None:
@@ -78,7 +79,7 @@ async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionD
     return JSONResponse(profile_body(profile, user.email), status_code=201)
 
 
-@router.patch("/{profile_id}/")
+@router.patch("/{profile_id}/", dependencies=NO_PARAMS)
 async def change_user(
     profile_id: str, body: ProfilePatch, principal: AdminPrincipal, session: SessionDep
 ) -> JSONResponse:
