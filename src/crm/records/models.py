@@ -52,7 +52,13 @@ def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:
             "custom_fields",
             postgresql_using="gin",
             postgresql_ops={"custom_fields": "jsonb_path_ops"},
+            postgresql_with={"fastupdate": "off"},
         ),
-        Index(f"{POSTGRESQL_ONLY_PREFIX}{table}_tags", "tags", postgresql_using="gin"),
+        Index(
+            f"{POSTGRESQL_ONLY_PREFIX}{table}_tags",
+            "tags",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
         *extra,
     )
