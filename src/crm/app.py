@@ -11,6 +11,7 @@ from crm.config import Settings, get_settings
 from crm.customfields.endpoints import router as custom_fields_router
 from crm.db import Database
 from crm.errors import ApiError, install_handlers
+from crm.lead_sources.v2 import router as lead_sources_v2_router
 from crm.leads.endpoints import router as leads_router
 from crm.middleware import Pipeline
 from crm.orgs.endpoints import router as users_router
@@ -52,6 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(503, "The database does not answer.")
         return JSONResponse({"status": "ok"})
 
-    for router in (auth_router, users_router, custom_fields_router, leads_router):
+    for router in (
+        auth_router,
+        users_router,
+        custom_fields_router,
+        leads_router,
+        lead_sources_v2_router,
+    ):
         app.include_router(router)
     return app
