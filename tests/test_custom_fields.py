@@ -196,6 +196,8 @@ async def test_definition_validation(api: httpx.AsyncClient, world: World) -> No
         ({k: v for k, v in base.items() if k != "key"}, "key"),
         ({**base, "colour": "red"}, "colour"),
         ({**base, "required": "perhaps"}, "required"),
+        ({**base, "label": "a\x00"}, "label"),
+        ({**base, "type": "dropdown", "options": ["a\x00"]}, "options"),
     ]
     for body, name in cases:
         response = await api.post(CUSTOM_FIELDS, json=body, headers=world.admin.headers)
@@ -233,6 +235,8 @@ async def test_patch_refuses_fixed_and_bad_values(api: httpx.AsyncClient, world:
         (field["id"], {"label": None}, ("label",)),
         (field["id"], {"required": None}, ("required",)),
         (field["id"], {"colour": "red"}, ("colour",)),
+        (field["id"], {"label": "\x00"}, ("label",)),
+        (field["id"], {"options": ["b\x00"]}, ("options",)),
         (text["id"], {"options": ["a"]}, ("options",)),
     ]
     for field_id, body, names in cases:

@@ -83,6 +83,12 @@ async def test_page_past_the_end_is_empty(api: httpx.AsyncClient, world: World) 
     assert body["results"] == []
     assert body["next"] is None
     assert query_of(body["previous"]) == {"page": ["1"]}
+    # However far past the end.
+    for page in ("9999999999999", "99999999999999999999999"):
+        far = await api.get(LEADS, params={"page": page}, headers=world.admin.headers)
+        assert far.status_code == 200, far.text
+        assert far.json()["results"] == []
+        assert far.json()["count"] == 1
     await assert_invisible_to_other_org(api, world.other, lead["id"])
 
 
@@ -127,6 +133,15 @@ async def test_bad_enum_and_link_filters(api: httpx.AsyncClient, world: World) -
     # A name that is no lead source of the org matches nothing.
     assert await listed_ids(api, world.admin, {"source": "carrier_pigeon"}) == []
     assert await listed_ids(api, world.admin, {"source": "call"}) == [lead["id"]]
+    await assert_invisible_to_other_org(api, world.other, lead["id"])
+
+
+async def test_nul_in_a_parameter_is_400(api: httpx.AsyncClient, world: World) -> None:
+    await define_field(api, world.admin, "industry", "text", filterable=True)
+    lead = await create_lead(api, world.admin)
+    for name in ("search", "tags", "source", "cf_industry", "ordering", "assigned_to"):
+        response = await api.get(LEADS, params={name: "a\x00"}, headers=world.admin.headers)
+        refused(response, 400, name)
     await assert_invisible_to_other_org(api, world.other, lead["id"])
 
 

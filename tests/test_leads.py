@@ -551,3 +551,26 @@ async def test_patch_null_only_where_a_field_may_be_null(
     assert all(cleared[name] is None for name in optional)
     assert (cleared["status"], cleared["tags"]) == ("qualified", ["hot"])
     await assert_invisible_to_other_org(api, world.other, lead["id"])
+
+
+async def test_nul_characters_are_refused_on_both_databases(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """PostgreSQL text cannot hold NUL: refused (400 naming the field), never a 500."""
+    await define_field(api, world.admin, "industry", "text")
+    headers = world.admin.headers
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"title": "a\x00b"}, "title"),
+        ({"title": "T", "email": "a\x00@b.co"}, "email"),
+        ({"title": "T", "tags": ["a\x00"]}, "tags"),
+        ({"title": "T", "source": "call\x00"}, "source"),
+        ({"title": "T", "custom_fields": {"industry": "saas\x00"}}, "custom_fields.industry"),
+    ]
+    for body, name in cases:
+        refused(await api.post(LEADS, json=body, headers=headers), 400, name)
+    lead = await create_lead(api, world.admin, title="Clean")
+    url = detail_url(lead["id"])
+    patch = {"description": "\x00"}
+    refused(await api.patch(url, json=patch, headers=headers), 400, "description")
+    assert await listed_ids(api, world.admin) == [lead["id"]]
+    await assert_invisible_to_other_org(api, world.other, lead["id"])

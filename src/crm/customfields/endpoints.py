@@ -19,7 +19,7 @@ from crm.errors import ApiError, not_found, validation_errors
 from crm.pagination import PageParams, list_envelope, page_params, refuse_unknown_params
 from crm.records.scope import parse_id
 from crm.records.service import remove_custom_field
-from crm.records.spec import registered
+from crm.records.spec import NUL_REASON, contains_nul, registered
 from crm.responses import JSONResponse
 
 router = APIRouter(prefix="/api/custom-fields", tags=["custom fields"])
@@ -51,6 +51,13 @@ class CustomFieldIn(BaseModel):
             raise ValueError("Must match [a-z][a-z0-9_]{0,62}.")
         return value
 
+    @field_validator("label", "options")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        if contains_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
+
 
 class CustomFieldPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -58,6 +65,13 @@ class CustomFieldPatch(BaseModel):
     options: list[str] | None = None
     required: bool | None = None
     filterable: bool | None = None
+
+    @field_validator("label", "options")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        if contains_nul(value):
+            raise ValueError(NUL_REASON)
+        return value
 
 
 FIXED = ("entity", "key", "type", "id")

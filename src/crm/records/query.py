@@ -25,7 +25,7 @@ from crm.errors import ApiError
 from crm.pagination import PageParams, page_params
 from crm.records.read import read_statement, record_body
 from crm.records.scope import parse_id, scope
-from crm.records.spec import EntitySpec
+from crm.records.spec import NUL_REASON, EntitySpec, contains_nul
 
 COMMON_PARAMS = (
     "page",
@@ -122,6 +122,8 @@ async def filter_conditions(
     ]
     if unknown:
         raise ApiError(400, {key: "Unknown parameter." for key in unknown})
+    if nul := [key for key, value in query.multi_items() if contains_nul(value)]:
+        raise ApiError(400, dict.fromkeys(nul, NUL_REASON))
     conditions: list[ColumnElement[bool]] = []
 
     for name in spec.filters:
@@ -205,7 +207,12 @@ async def list_records(
         *await filter_conditions(session, spec, principal, request, dialect),
     ]
     ordering = parse_ordering(spec, request.query_params.get("ordering"))
-    count = await session.scalar(select(func.count()).select_from(spec.model).where(*conditions))
+    count = int(
+        await session.scalar(select(func.count()).select_from(spec.model).where(*conditions)) or 0
+    )
+    if params.offset >= count:
+        # A page past the end: nothing to read (and an offset past what SQL takes is no error).
+        return params, count, []
     rows = await session.execute(
         read_statement(spec)
         .where(*conditions)
@@ -213,4 +220,4 @@ async def list_records(
         .limit(params.page_size)
         .offset(params.offset)
     )
-    return params, int(count or 0), [record_body(spec, row) for row in rows]
+    return params, count, [record_body(spec, row) for row in rows]

@@ -18,7 +18,7 @@ from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.read import read_statement, record_body
 from crm.records.scope import fetch
-from crm.records.spec import SERVER_DERIVED, EntitySpec, RecordIn
+from crm.records.spec import NUL_REASON, SERVER_DERIVED, EntitySpec, RecordIn, contains_nul
 
 SHARED = set(RecordIn.model_fields)
 
@@ -49,6 +49,15 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
             errors[key] = "This field is set by the server and cannot be written."
         elif key not in spec.schema.model_fields:
             errors[key] = "Unknown field."
+    if errors:
+        raise ApiError(400, errors)
+    for key, value in body.items():
+        if key == "custom_fields" and isinstance(value, dict):
+            for name, item in value.items():
+                if contains_nul(name) or contains_nul(item):
+                    errors[f"custom_fields.{name}"] = NUL_REASON
+        elif contains_nul(value):
+            errors[key] = NUL_REASON
     if errors:
         raise ApiError(400, errors)
     schema = patch_schema(spec.schema) if partial else spec.schema
