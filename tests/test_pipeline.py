@@ -3,6 +3,7 @@
 import json
 import string
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -283,3 +284,12 @@ async def test_rate_limit_storage_away_is_a_500_with_the_request_id(database_url
         assert "Traceback" not in response.text
         # The probes do not use the storage.
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_readyz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
+    app = fresh_app(f"sqlite:///{tmp_path}/no/such/dir/crm.sqlite3")
+    async with client_of(app) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["errors"]["detail"]

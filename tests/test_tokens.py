@@ -1,12 +1,15 @@
 """Personal tokens: /api/auth/tokens/ (CONTRACT §2)."""
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
 
-from tests.conftest import World
+from tests.conftest import PASSWORD, World
 
 TOKEN = re.compile(r"^[A-Za-z0-9]{64}$")
 
@@ -169,3 +172,19 @@ async def test_a_deactivated_profiles_personal_token_stops_working(
     )
     assert reactivated.status_code == 200
     assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200
+
+
+async def test_only_hashes_are_stored(app: FastAPI, api: httpx.AsyncClient, world: World) -> None:
+    """Tokens as SHA-256 hashes, passwords as argon2id: no secret is in the database."""
+    body = await create(api, world.admin.headers)
+    secrets = {body["token"], world.admin.token, world.admin.refresh_token}
+    async with app.state.db.sessionmaker() as session:
+        hashes = set(await session.scalars(text("SELECT token_hash FROM tokens")))
+        password_hash = await session.scalar(
+            text("SELECT password_hash FROM users WHERE email = :email"),
+            {"email": world.admin.email},
+        )
+    assert {hashlib.sha256(secret.encode()).hexdigest() for secret in secrets} <= hashes
+    assert not secrets & hashes
+    assert password_hash.startswith("$argon2id$")
+    assert PASSWORD not in password_hash
