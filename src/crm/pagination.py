@@ -10,6 +10,7 @@ from crm.errors import ApiError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
+MAX_OFFSET = 2**62
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,8 @@ class PageParams:
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.page_size
+        # Capped to what a 64-bit SQL OFFSET takes: any page that far is past the end.
+        return min((self.page - 1) * self.page_size, MAX_OFFSET)
 
 
 def positive_int(name: str, raw: str, maximum: int | None = None) -> int:

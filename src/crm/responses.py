@@ -11,6 +11,4 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         # `default=str` covers asyncpg's own UUID type, which orjson does not know.
-        return orjson.dumps(
-            content, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-        )
+        return orjson.dumps(content, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
