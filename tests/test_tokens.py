@@ -2,7 +2,7 @@
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -80,6 +80,14 @@ async def test_expires_at(api: httpx.AsyncClient, world: World) -> None:
     listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
     assert abs(parse_time(listed["results"][0]["expires_at"]) - future) < timedelta(seconds=1)
 
+    # Another time zone: the same moment, shown in UTC here and in the list.
+    paris = (future + timedelta(days=1)).astimezone(timezone(timedelta(hours=2)))
+    zoned = await create(api, world.admin.headers, "zoned", expires_at=paris.isoformat())
+    assert zoned["expires_at"].endswith("Z")
+    assert abs(parse_time(zoned["expires_at"]) - paris) < timedelta(seconds=1)
+    listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
+    assert listed["results"][0]["expires_at"] == zoned["expires_at"]
+
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     for value in (past, "2030-01-01T00:00:00", "not a time"):
         response = await api.post(
@@ -90,7 +98,7 @@ async def test_expires_at(api: httpx.AsyncClient, world: World) -> None:
         assert response.status_code == 400, value
         assert set(response.json()["errors"]) == {"expires_at"}
     listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
-    assert listed["count"] == 1
+    assert listed["count"] == 2
 
 
 async def test_create_validates_its_body(api: httpx.AsyncClient, world: World) -> None:

@@ -1,7 +1,7 @@
 """/api/auth/: register, login, refresh, logout, me, and personal tokens."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -68,7 +68,7 @@ class TokenIn(Strict):
             raise ValueError("Give a time zone, e.g. 2030-01-01T00:00:00Z.")
         if value <= utcnow():
             raise ValueError("Must be in the future.")
-        return value
+        return value.astimezone(UTC)  # stored and shown in UTC, as the list shows it
 
 
 def session_body(pair: Any, user: User, org: Org, profile: Profile) -> dict[str, Any]:
