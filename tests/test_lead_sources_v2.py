@@ -3,6 +3,7 @@ parameters and links, validation, uniqueness, roles, tenancy and the Base error 
 
 import asyncio
 import re
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from crm.lead_sources import service
 from crm.lead_sources.models import DEFAULT_SOURCES
 from crm.orgs.models import User
 from tests.apps import client_of, fresh_app
@@ -755,3 +757,23 @@ async def test_the_openapi_document_has_the_v2_endpoints(api: httpx.AsyncClient)
     document = (await api.get("/openapi.json")).json()
     assert set(document["paths"][SOURCES]) == {"get", "post"}
     assert set(document["paths"]["/v2/lead_sources/{source_id}"]) == {"get", "put", "delete"}
+
+
+async def test_the_service_finds_sources_by_name_for_the_api_dialect(
+    api: httpx.AsyncClient, app: FastAPI, world: World
+) -> None:
+    """The helpers the leads of /api/ write and read a lead's `source` with."""
+    tom = await create(api, world.admin, "Tom")
+    ours, theirs = uuid.UUID(world.admin.org_id), uuid.UUID(world.other.org_id)
+    async with app.state.db.sessionmaker() as session:
+        found = await service.find_by_name(session, ours, " tOM ")
+        assert found is not None and found.id == tom["id"] and found.name == "Tom"
+        assert await service.find_by_name(session, theirs, "Tom") is None
+        assert await service.find_by_name(session, ours, "To") is None
+        call = await service.find_by_name(session, theirs, "call")
+        assert call is not None
+        assert await service.names_by_id(session, ours, [tom["id"], None, call.id, tom["id"]]) == {
+            tom["id"]: "Tom"
+        }
+        assert await service.names_by_id(session, ours, []) == {}
+    await assert_hidden_from(api, world.other, tom["id"])

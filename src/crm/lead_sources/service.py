@@ -216,7 +216,7 @@ async def names_by_id(
             LeadSource.org_id == org_id, LeadSource.id.in_(wanted)
         )
     )
-    return {source_id: name for source_id, name in rows.tuples()}
+    return {source_id: name for source_id, name in rows}
 
 
 # --- writing ---------------------------------------------------------------------------
