@@ -61,8 +61,23 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # Transactions are begun below, not by the driver (which would begin them only
+            # at the first write, after the reads that the write depends on).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # A write transaction takes SQLite's single write lock up front, so that what it
+            # read (max + 1 ids, uniqueness checks) is still true when it writes, and
+            # concurrent writers queue on busy_timeout instead of failing.
+            immediate = conn.get_execution_options().get(WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+WRITE_OPTION = "crm_write_transaction"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Database:
@@ -93,6 +108,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     rolls everything back when it raised."""
     database: Database = request.app.state.db
     async with database.sessionmaker() as session:
+        if database.dialect == "sqlite" and request.method not in READ_METHODS:
+            await session.connection(execution_options={WRITE_OPTION: True})
         try:
             yield session
         except BaseException:
