@@ -178,6 +178,9 @@ async def world(api: httpx.AsyncClient) -> World:
     return World(admin=admin, user=user, other=other, anon=Identity())
 
 
+TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
+
+
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []
@@ -194,7 +197,9 @@ def count_statements(app: FastAPI) -> Iterator[StatementCounter]:
     engine = app.state.db.engine.sync_engine
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        counter.statements.append(statement)
+        # Transaction control (SQLite's explicit BEGIN) is no query.
+        if statement.split(" ", 1)[0].upper() not in TRANSACTION_CONTROL:
+            counter.statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:
