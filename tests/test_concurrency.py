@@ -72,3 +72,63 @@ async def test_concurrent_registrations_get_distinct_user_numbers(api: httpx.Asy
         assert len(items) == 8  # each org got exactly its own defaults
         creators |= {item["data"]["creator_id"] for item in items}
     assert len(creators) == 6
+
+
+async def test_concurrent_patches_of_custom_fields_all_land(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    for i in range(8):
+        response = await api.post(
+            "/api/custom-fields/",
+            json={"entity": "lead", "key": f"k{i}", "label": f"K{i}", "type": "text"},
+            headers=world.admin.headers,
+        )
+        assert response.status_code == 201
+    lead = await api.post("/api/leads/", json={"title": "Busy"}, headers=world.admin.headers)
+    lead_id = lead.json()["id"]
+    responses = await asyncio.gather(
+        *[
+            api.patch(
+                f"/api/leads/{lead_id}/",
+                json={"custom_fields": {f"k{i}": "v"}},
+                headers=world.admin.headers,
+            )
+            for i in range(8)
+        ]
+    )
+    assert [r.status_code for r in responses] == [200] * 8
+    final = await api.get(f"/api/leads/{lead_id}/", headers=world.admin.headers)
+    assert final.json()["custom_fields"] == {f"k{i}": "v" for i in range(8)}
+    other = await api.get(f"/api/leads/{lead_id}/", headers=world.other.headers)
+    assert other.status_code == 404
+
+
+async def test_deleting_a_source_while_leads_link_to_it(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    source = await api.post(
+        "/v2/lead_sources", json={"data": {"name": "Roadshow"}}, headers=world.admin.headers
+    )
+    source_id = source.json()["data"]["id"]
+    creates = [
+        api.post(
+            "/api/leads/",
+            json={"title": f"Visitor {i}", "source": "Roadshow"},
+            headers=world.admin.headers,
+        )
+        for i in range(4)
+    ]
+    delete = api.delete(f"/v2/lead_sources/{source_id}", headers=world.admin.headers)
+    *created, deleted = await asyncio.gather(*creates, delete)
+    assert deleted.status_code == 204
+    for response in created:
+        # Either it linked before the delete (and was unlinked by it) or it came after
+        # and found no such source.
+        assert response.status_code in (201, 400), response.text
+        if response.status_code == 400:
+            assert "source" in response.json()["errors"]
+    leads = await api.get("/api/leads/", headers=world.admin.headers)
+    assert all(lead["source"] is None for lead in leads.json()["results"])
+    assert len(leads.json()["results"]) == sum(r.status_code == 201 for r in created)
+    theirs = await api.get("/api/leads/", headers=world.other.headers)
+    assert theirs.json()["count"] == 0

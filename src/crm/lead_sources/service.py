@@ -181,12 +181,15 @@ async def get_source(session: AsyncSession, org_id: uuid.UUID, source_id: int) -
     return _source(row[0], row[1])
 
 
-async def _row(session: AsyncSession, org_id: uuid.UUID, source_id: int) -> LeadSource:
+async def _row(
+    session: AsyncSession, org_id: uuid.UUID, source_id: int, *, for_update: bool = False
+) -> LeadSource:
     if not 1 <= source_id <= ID_MAX:
         raise SourceNotFound()
-    found = await session.scalar(
-        select(LeadSource).where(LeadSource.org_id == org_id, LeadSource.id == source_id)
-    )
+    statement = select(LeadSource).where(LeadSource.org_id == org_id, LeadSource.id == source_id)
+    if for_update:
+        statement = statement.with_for_update()
+    found = await session.scalar(statement)
     if found is None:
         raise SourceNotFound()
     return found
@@ -344,8 +347,10 @@ def _links_to_sources() -> list[tuple[str, str]]:
 
 async def delete_source(session: AsyncSession, org_id: uuid.UUID, source_id: int) -> None:
     """Deletes the source; every row that links to it (a lead's source, …) is left with a
-    NULL link and keeps working."""
-    row = await _row(session, org_id, source_id)
+    NULL link and keeps working. The row lock makes a write that links to the source at
+    the same moment (it takes a share lock) either finish first, and be unlinked here, or
+    wait and find the source gone."""
+    row = await _row(session, org_id, source_id, for_update=True)
     for table_name, column_name in _links_to_sources():
         table = Base.metadata.tables[table_name]
         column = table.c[column_name]

@@ -62,13 +62,18 @@ async def fetch(
     raw_id: str,
     *,
     deleted: bool = False,
+    for_update: bool = False,
 ) -> Row[Any]:
     """One record with what it reads from linked rows. 404 when it is not in the caller's
-    org (or not live); 403 when it is, but the caller may not see it."""
+    org (or not live); 403 when it is, but the caller may not see it. `for_update` locks
+    the record's row until the request's transaction ends, so that concurrent changes of
+    one record apply one after the other instead of overwriting each other."""
     record_id = parse_id(raw_id)
     statement = read_statement(spec).where(
         *in_org(spec, principal, deleted=deleted), spec.model.id == record_id
     )
+    if for_update:
+        statement = statement.with_for_update(of=spec.model)
     row = (await session.execute(statement)).one_or_none()
     if row is None:
         raise not_found()

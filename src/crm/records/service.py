@@ -95,7 +95,10 @@ async def link_columns(
         conditions = [target.org_id == principal.org_id, match]
         if hasattr(target, "deleted_at"):
             conditions.append(target.deleted_at.is_(None))
-        found = await session.scalar(select(target.id).where(*conditions))
+        # A share lock: the linked row cannot be deleted before this write commits.
+        found = await session.scalar(
+            select(target.id).where(*conditions).with_for_update(read=True)
+        )
         if found is None:
             errors[link.field] = f"No {link.field} '{value}' in this org."
         columns[link.column] = found
@@ -211,7 +214,7 @@ async def change(
 ) -> dict[str, Any]:
     """PATCH (`partial`: only the fields in the body change) or PUT (a writable field left
     out returns to its default)."""
-    record = (await fetch(session, spec, principal, raw_id))[0]
+    record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
     data = parse_body(spec, body, partial=partial)
     if "custom_fields" in data:
         fields = await definitions(session, principal.org_id, spec.singular)
@@ -235,7 +238,7 @@ async def change(
 async def soft_delete(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> None:
-    record = (await fetch(session, spec, principal, raw_id))[0]
+    record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
     record.deleted_at = utcnow()
     await session.flush()
 
@@ -243,7 +246,7 @@ async def soft_delete(
 async def restore(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> dict[str, Any]:
-    record = (await fetch(session, spec, principal, raw_id, deleted=True))[0]
+    record = (await fetch(session, spec, principal, raw_id, deleted=True, for_update=True))[0]
     values = {name: getattr(record, name) for name in spec.unique}
     await check_unique(session, spec, principal.org_id, values, record.id)
     record.deleted_at = None
