@@ -2,6 +2,7 @@
 and register; shared by every process through Redis. Every test uses its own tokens, emails
 and client address, so that keys never collide, not even with an earlier run's in Redis."""
 
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
@@ -79,6 +80,24 @@ async def test_without_a_token_the_limit_is_per_client_address(database_url: str
         response = await other_client.get("/api/auth/me/")
         assert response.status_code == 401
         assert response.headers["RateLimit-Remaining"] == "2"
+
+
+async def test_made_up_tokens_count_against_the_client_address(database_url: str) -> None:
+    app = fresh_app(database_url, rate_limit="3/minute")
+    async with client_of(app) as client:
+        for _ in range(3):
+            made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+            response = await client.get("/api/auth/me/", headers=made_up)
+            assert response.status_code == 401
+        made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+        response = await client.get("/api/auth/me/", headers=made_up)
+        assert_429(response)
+        assert response.headers["RateLimit-Remaining"] == "0"
+        # The address is spent for requests without a token too.
+        assert_429(await client.get("/api/auth/me/"))
+    async with client_of(app) as elsewhere:
+        made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+        assert (await elsewhere.get("/api/auth/me/", headers=made_up)).status_code == 401
 
 
 async def test_off_never_limits(database_url: str) -> None:

@@ -49,7 +49,8 @@ class Pipeline:
                 started = True
                 response_headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
-                    response_headers[name] = value
+                    # An endpoint's own limit answer (a 429 by email or address) wins.
+                    response_headers.setdefault(name, value)
             await send(message)
 
         try:

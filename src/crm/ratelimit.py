@@ -17,6 +17,7 @@ from crm.config import Settings
 from crm.errors import ApiError
 
 EMAIL_LIMIT = "10/minute"
+ADDRESS_PREFIX = "addr:"
 # Never limited: probes and the API's own documentation.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 
@@ -69,8 +70,20 @@ class RateLimiter:
             secret = authorization[7:].strip()
             key = "token:" + hashlib.sha256(secret.encode()).hexdigest()
         else:
-            key = "addr:" + client
+            key = ADDRESS_PREFIX + client
         return await self.hit(self.request_limit, key)
+
+
+async def limit_unknown_token(request: Request) -> None:
+    """A token that turned out to be unknown counts against the client's address, as a
+    request without one would: made-up tokens cannot dodge the limit."""
+    limiter: RateLimiter = request.app.state.limiter
+    if limiter.request_limit is None:
+        return
+    client = request.client.host if request.client else ""
+    decision = await limiter.hit(limiter.request_limit, ADDRESS_PREFIX + client)
+    if not decision.allowed:
+        raise ApiError(429, "Rate limit exceeded; slow down.", decision.headers())
 
 
 async def limit_per_email(request: Request, email: str) -> None:

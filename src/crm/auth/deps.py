@@ -9,6 +9,7 @@ from starlette.requests import Request
 from crm.auth.tokens import Principal, find_principal
 from crm.db import SessionDep
 from crm.errors import forbidden, unauthorized
+from crm.ratelimit import limit_unknown_token
 
 _bearer = HTTPBearer(auto_error=False, description="A 64-character access or personal token.")
 
@@ -22,6 +23,7 @@ async def current_principal(
         raise unauthorized()
     principal = await find_principal(session, credentials.credentials)
     if principal is None:
+        await limit_unknown_token(request)
         raise unauthorized("The token is unknown, expired or revoked.")
     request.state.principal = principal
     return principal
