@@ -49,6 +49,10 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL: {parsed.drivername}")
 
 
+def unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
@@ -58,9 +62,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # SQLite's own lower() folds ASCII only; Python's folds every letter, as
+            # PostgreSQL's does, so case-insensitive uniqueness, lookups and search agree.
+            dbapi_conn.run_async(
+                lambda conn: conn.create_function("lower", 1, unicode_lower, deterministic=True)
+            )
             # Transactions are begun below, not by the driver (which would begin them only
             # at the first write, after the reads that the write depends on).
             dbapi_conn.isolation_level = None
@@ -86,6 +95,14 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite a request that writes begins its transaction with the write lock (see
+        # _sqlite_begin), at its first statement.
+        writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        self.write_sessionmaker = (
+            async_sessionmaker(writer, expire_on_commit=False)
+            if self.dialect == "sqlite"
+            else self.sessionmaker
+        )
 
     @property
     def dialect(self) -> str:
@@ -107,9 +124,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session. Services flush; this commits once the endpoint returned, and
     rolls everything back when it raised."""
     database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
-        if database.dialect == "sqlite" and request.method not in READ_METHODS:
-            await session.connection(execution_options={WRITE_OPTION: True})
+    makes = database.sessionmaker if request.method in READ_METHODS else database.write_sessionmaker
+    async with makes() as session:
         try:
             yield session
         except BaseException:
