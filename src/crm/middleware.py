@@ -104,7 +104,20 @@ class Pipeline:
                 return
             receive = replay(body, receive)
 
+        if scope["method"] == "HEAD":
+            # HEAD is GET without the body, on every path that answers GET.
+            scope = {**scope, "method": "GET"}
+            send = without_body(send)
         await self.app(scope, receive, send)
+
+
+def without_body(send: Send) -> Send:
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:

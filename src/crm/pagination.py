@@ -48,7 +48,12 @@ def no_query_params(request: Request) -> None:
 
 
 def page_params(request: Request) -> PageParams:
+    """The page parameters of a list; every list passes here, so a parameter given twice
+    is refused here (which of the two was meant cannot be told)."""
     query = request.query_params
+    repeated = [key for key in query if len(query.getlist(key)) > 1]
+    if repeated:
+        raise ApiError(400, dict.fromkeys(repeated, "Given more than once."))
     page = positive_int("page", query["page"]) if "page" in query else 1
     size = query.get("page_size")
     page_size = positive_int("page_size", size, MAX_PAGE_SIZE) if size else DEFAULT_PAGE_SIZE

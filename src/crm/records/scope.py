@@ -1,6 +1,7 @@
 """Tenant scope, in one place: every query of a record table starts from these conditions,
 built from the caller's principal (its org, its visibility, live records only)."""
 
+import re
 import uuid
 from typing import Any
 
@@ -47,12 +48,16 @@ def can_see(record: Any, principal: Principal) -> bool:
     )
 
 
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
 def parse_id(raw: str) -> uuid.UUID:
-    """A record id from a URL; a malformed one is answered like a missing record."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise not_found() from None
+    """A record id from a URL, in the form the API writes it (uuid.UUID alone would also
+    take braces, `urn:uuid:` or no hyphens); a malformed one is answered like a missing
+    record."""
+    if not CANONICAL_UUID.fullmatch(raw):
+        raise not_found()
+    return uuid.UUID(raw)
 
 
 async def fetch(
