@@ -68,7 +68,10 @@ class TokenIn(Strict):
             raise ValueError("Give a time zone, e.g. 2030-01-01T00:00:00Z.")
         if value <= utcnow():
             raise ValueError("Must be in the future.")
-        return value.astimezone(UTC)  # stored and shown in UTC, as the list shows it
+        try:
+            return value.astimezone(UTC)  # stored and shown in UTC, as the list shows it
+        except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC
+            raise ValueError("Out of range: the UTC time must be before year 10000.") from None
 
 
 def session_body(pair: Any, user: User, org: Org, profile: Profile) -> dict[str, Any]:

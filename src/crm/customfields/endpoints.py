@@ -1,10 +1,18 @@
 """/api/custom-fields/: definitions per entity. Members read; admins write."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -30,12 +38,13 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 class CustomFieldIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     entity: str
-    key: str
+    # Not trimmed: " abc " is refused by key_shape rather than silently stored as "abc".
+    key: Annotated[str, StringConstraints(strip_whitespace=False)]
     label: str = Field(min_length=1, max_length=200)
     type: FieldType
     options: list[str] | None = None
-    required: bool = False
-    filterable: bool = False
+    required: StrictBool = False
+    filterable: StrictBool = False
 
     @field_validator("entity")
     @classmethod
@@ -47,7 +56,7 @@ class CustomFieldIn(BaseModel):
     @field_validator("key")
     @classmethod
     def key_shape(cls, value: str) -> str:
-        if not KEY_PATTERN.match(value):
+        if not KEY_PATTERN.fullmatch(value):
             raise ValueError("Must match [a-z][a-z0-9_]{0,62}.")
         return value
 
@@ -63,8 +72,8 @@ class CustomFieldPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     label: str | None = Field(default=None, min_length=1, max_length=200)
     options: list[str] | None = None
-    required: bool | None = None
-    filterable: bool | None = None
+    required: StrictBool | None = None
+    filterable: StrictBool | None = None
 
     @field_validator("label", "options")
     @classmethod

@@ -1,8 +1,11 @@
 """Custom field definitions, and the validation of a record's custom_fields against them."""
 
+import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +15,14 @@ from crm.customfields.models import CustomField, FieldType
 from crm.errors import ApiError
 
 TEXT_MAX = 10_000
+# A number is finite and within a signed 64-bit range: json.loads reads NaN, Infinity and
+# 1e999 as floats that SQLite corrupts and PostgreSQL refuses, and orjson cannot write an int
+# beyond 64 bits (PostgreSQL's jsonb also gives back an integral float such as 1e300 as an
+# int, digit by digit).
+INT_LIMIT = 2**63
+# A `cf_<key>` number: plain decimal notation, ASCII digits only (float() would also take
+# "nan", "inf", "1_000" and non-ASCII digits).
+NUMBER_PATTERN = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
 async def definitions(session: AsyncSession, org_id: uuid.UUID, entity: str) -> list[CustomField]:
@@ -46,6 +57,26 @@ def is_iso_date(value: Any) -> bool:
     return True
 
 
+def is_storable_number(value: int | float | Decimal) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return -INT_LIMIT < value < INT_LIMIT
+
+
+def parse_number(raw: str) -> int | float | None:
+    """A `cf_<key>` number as the JSON value it matches (72.0 as 72), or None when it is no
+    storable number. Read as a Decimal, so that an integer is exact and no length overflows."""
+    if NUMBER_PATTERN.fullmatch(raw) is None:
+        return None
+    try:
+        number = Decimal(raw)
+    except InvalidOperation:  # an exponent beyond what a Decimal holds
+        return None
+    if not is_storable_number(number):
+        return None
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
 def value_error(field: CustomField, value: Any) -> str | None:
     """Why `value` does not fit `field`, or None when it does."""
     kind = FieldType(field.type)
@@ -57,6 +88,8 @@ def value_error(field: CustomField, value: Any) -> str | None:
     elif kind is FieldType.number:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "Must be a number."
+        if not is_storable_number(value):
+            return "Must be a finite number between -2**63 and 2**63."
     elif kind is FieldType.checkbox:
         if not isinstance(value, bool):
             return "Must be true or false."
@@ -105,11 +138,10 @@ def filter_value(field: CustomField, raw: str, param: str) -> Any:
     """A `cf_<key>` query value as the JSON value stored for that field."""
     kind = FieldType(field.type)
     if kind is FieldType.number:
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ApiError(400, {param: "Must be a number."}) from None
-        return int(number) if number.is_integer() else number
+        number = parse_number(raw)
+        if number is None:
+            raise ApiError(400, {param: "Must be a number between -2**63 and 2**63, e.g. -1.5e3."})
+        return number
     if kind is FieldType.checkbox:
         if raw.lower() not in ("true", "false"):
             raise ApiError(400, {param: "Must be true or false."})

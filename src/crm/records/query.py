@@ -1,7 +1,7 @@
 """List queries: filters, search, ordering and pagination, from the query string. One
 statement for the page and one for the count."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -62,16 +62,24 @@ def like_pattern(term: str) -> str:
 
 def parse_moment(param: str, raw: str, *, end_of_day: bool) -> datetime:
     """An ISO 8601 date or date-time as UTC; a bare date on an upper bound means the
-    whole of that day."""
+    whole of that day (up to its last microsecond, so 9999-12-31 is no overflow). A
+    date-time whose UTC time falls outside years 1 to 9999 (0001-01-01T00:00:00+01:00)
+    is refused."""
     try:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
-            moment = datetime.combine(day, time.min, tzinfo=UTC)
-            return moment + timedelta(days=1) - timedelta(microseconds=1) if end_of_day else moment
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise ApiError(400, {param: "Must be an ISO 8601 date or date-time."}) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            400, {param: "Out of range: the UTC time must be in years 1 to 9999."}
+        ) from None
 
 
 def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[Any]]:
