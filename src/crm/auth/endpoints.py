@@ -5,14 +5,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import func, select, update
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth.deps import CurrentPrincipal
 from crm.auth.models import Token, TokenKind
-from crm.auth.passwords import MIN_LENGTH, verify_password
+from crm.auth.passwords import MIN_LENGTH
 from crm.auth.tokens import (
     Principal,
     issue_pair,
@@ -24,10 +24,11 @@ from crm.config import SettingsDep
 from crm.db import SessionDep, utcnow
 from crm.errors import ApiError, forbidden, not_found, unauthorized
 from crm.orgs.models import Org, Profile, User
-from crm.orgs.service import find_user, register
+from crm.orgs.service import authenticate, register
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
+from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NO_PARAMS = [Depends(no_query_params)]
@@ -35,8 +36,8 @@ NO_PARAMS = [Depends(no_query_params)]
 Email = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(InputModel):
+    pass
 
 
 class RegisterIn(Strict):
@@ -112,10 +113,9 @@ async def login(
     body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
     await limit_per_email(request, body.email)
-    user = await find_user(session, body.email)
-    if not await verify_password(user.password_hash if user else None, body.password):
+    user = await authenticate(request.app.state.db, body.email, body.password)
+    if user is None:
         raise unauthorized("Invalid email or password.")
-    assert user is not None
     memberships: list[Any] = list(
         await session.execute(
             select(Profile, Org)

@@ -27,8 +27,9 @@ from crm.errors import ApiError, not_found, validation_errors
 from crm.pagination import PageParams, list_envelope, page_params, refuse_unknown_params
 from crm.records.scope import parse_id
 from crm.records.service import remove_custom_field
-from crm.records.spec import NUL_REASON, contains_nul, registered
+from crm.records.spec import registered
 from crm.responses import JSONResponse
+from crm.validation import NUL_REASON, contains_nul
 
 router = APIRouter(prefix="/api/custom-fields", tags=["custom fields"])
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.db import Base, next_numbers, utcnow
 from crm.lead_sources.models import DEFAULT_SOURCES, ID_SEQUENCE, LeadSource
 from crm.orgs.models import Profile, User
+from crm.validation import NUL_REASON, contains_nul
 
 NAME_MAX = 255
 RESOURCE_TYPES = ("lead",)
@@ -231,6 +232,8 @@ def clean_name(value: object) -> str:
         raise InvalidSource("name", "Can't be blank.")
     if not isinstance(value, str):
         raise InvalidSource("name", "Must be a string.")
+    if contains_nul(value):
+        raise InvalidSource("name", NUL_REASON)
     name = value.strip()
     if not name:
         raise InvalidSource("name", "Can't be blank.")

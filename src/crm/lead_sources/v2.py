@@ -29,6 +29,7 @@ from crm.lead_sources.service import (
     SourceQuery,
 )
 from crm.responses import JSONResponse
+from crm.validation import NUL_REASON, contains_nul
 
 router = APIRouter(prefix="/v2/lead_sources", tags=["lead sources (/v2/)"])
 
@@ -192,6 +193,8 @@ def parse_query(request: Request) -> SourceQuery:
     for key in QUERY_PARAMETERS:
         if key != "ids" and len(query.getlist(key)) > 1:
             raise bad_parameter(key, "Given more than once.")
+        if any(contains_nul(value) for value in query.getlist(key)):
+            raise bad_parameter(key, NUL_REASON)
     return SourceQuery(
         page=whole_number("page", query["page"], MAX_PAGE) if "page" in query else 1,
         per_page=(

@@ -4,32 +4,31 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 from sqlalchemy import func, select
 from starlette.requests import Request
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
-from crm.auth.passwords import MIN_LENGTH
+from crm.auth.passwords import MIN_LENGTH, hash_password
 from crm.db import SessionDep
 from crm.errors import ApiError, not_found
 from crm.orgs.models import Profile, Role, User
 from crm.orgs.service import add_profile, count_active_admins, create_user, find_user
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.responses import JSONResponse
+from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 NO_PARAMS = [Depends(no_query_params)]
 
 
-class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProfileIn(InputModel):
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=MIN_LENGTH, max_length=1024)
     role: Role
 
 
-class ProfilePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProfilePatch(InputModel):
     role: Role | None = None
     is_active: StrictBool | None = None  # "no" is refused, not read as false
 
@@ -68,7 +67,7 @@ async def list_users(
 async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionDep) -> JSONResponse:
     user = await find_user(session, body.email)
     if user is None:
-        user = await create_user(session, body.email, body.password)
+        user = await create_user(session, body.email, await hash_password(body.password))
     else:
         member = await session.scalar(
             select(Profile.id).where(Profile.org_id == principal.org_id, Profile.user_id == user.id)

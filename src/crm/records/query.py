@@ -25,7 +25,8 @@ from crm.errors import ApiError
 from crm.pagination import PageParams, page_params
 from crm.records.read import read_statement, record_body
 from crm.records.scope import parse_id, scope
-from crm.records.spec import NUL_REASON, EntitySpec, contains_nul
+from crm.records.spec import EntitySpec
+from crm.validation import NUL_REASON, contains_nul
 
 COMMON_PARAMS = (
     "page",

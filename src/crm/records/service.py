@@ -18,7 +18,8 @@ from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.read import read_statement, record_body
 from crm.records.scope import fetch
-from crm.records.spec import NUL_REASON, SERVER_DERIVED, EntitySpec, RecordIn, contains_nul
+from crm.records.spec import SERVER_DERIVED, EntitySpec, RecordIn
+from crm.validation import NUL_REASON, contains_nul
 
 SHARED = set(RecordIn.model_fields)
 

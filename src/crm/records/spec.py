@@ -16,21 +16,6 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 
-# Neither PostgreSQL text nor JSONB can hold a NUL character: a value with one is refused.
-NUL_REASON = "May not contain a NUL character."
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether a JSON value (or a query value) holds a NUL character anywhere."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
-    return False
-
-
 # Fields every record reads but no body may carry.
 SERVER_DERIVED = ("id", "org", "created_by", "created_at", "updated_at")
 
