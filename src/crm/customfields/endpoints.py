@@ -5,7 +5,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -29,14 +28,14 @@ from crm.records.scope import parse_id
 from crm.records.service import remove_custom_field
 from crm.records.spec import registered
 from crm.responses import JSONResponse
-from crm.validation import NUL_REASON, contains_nul
+from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/custom-fields", tags=["custom fields"])
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-class CustomFieldIn(BaseModel):
+class CustomFieldIn(InputModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     entity: str
     # Not trimmed: " abc " is refused by key_shape rather than silently stored as "abc".
@@ -61,27 +60,13 @@ class CustomFieldIn(BaseModel):
             raise ValueError("Must match [a-z][a-z0-9_]{0,62}.")
         return value
 
-    @field_validator("label", "options")
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        if contains_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
 
-
-class CustomFieldPatch(BaseModel):
+class CustomFieldPatch(InputModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     label: str | None = Field(default=None, min_length=1, max_length=200)
     options: list[str] | None = None
     required: StrictBool | None = None
     filterable: StrictBool | None = None
-
-    @field_validator("label", "options")
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        if contains_nul(value):
-            raise ValueError(NUL_REASON)
-        return value
 
 
 FIXED = ("entity", "key", "type", "id")
