@@ -7,7 +7,15 @@ from typing import Any
 import httpx
 
 from tests.apps import client_of, fresh_app
-from tests.conftest import PASSWORD, Identity, World, add_member, register, unique_email
+from tests.conftest import (
+    PASSWORD,
+    Identity,
+    World,
+    add_member,
+    identity_from_session,
+    register,
+    unique_email,
+)
 
 TOKEN = re.compile(r"^[A-Za-z0-9]{64}$")
 
@@ -359,16 +367,7 @@ async def test_bad_authorization_headers_are_401(api: httpx.AsyncClient, world: 
 
 def identity_of(response: httpx.Response) -> Identity:
     assert response.status_code == 200, response.text
-    body = response.json()
-    return Identity(
-        email=body["user"]["email"],
-        token=body["access_token"],
-        refresh_token=body["refresh_token"],
-        profile_id=body["profile"]["id"],
-        org_id=body["org"]["id"],
-        user_id=body["user"]["id"],
-        headers=bearer(body["access_token"]),
-    )
+    return identity_from_session(response.json())
 
 
 async def test_member_added_by_an_admin_can_log_in(api: httpx.AsyncClient, world: World) -> None:
