@@ -6,17 +6,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.requests import Request
 
+from crm.accounts.spec import ACCOUNTS
 from crm.auth.endpoints import router as auth_router
 from crm.config import Settings, get_settings
+from crm.contacts.spec import CONTACTS
 from crm.customfields.endpoints import router as custom_fields_router
 from crm.db import Database
 from crm.errors import ApiError, install_handlers
 from crm.lead_sources.v2 import router as lead_sources_v2_router
-from crm.leads.endpoints import router as leads_router
+from crm.leads.convert import router as convert_router
+from crm.leads.spec import LEADS
 from crm.middleware import Pipeline
+from crm.opportunities.spec import OPPORTUNITIES
 from crm.orgs.endpoints import router as users_router
 from crm.ratelimit import RateLimiter
+from crm.records.router import build_router
+from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
+from crm.tasks.spec import TASKS
+
+# Each entity's spec (importing it registers it), in the order of the API reference.
+ENTITIES: tuple[EntitySpec, ...] = (LEADS, CONTACTS, ACCOUNTS, OPPORTUNITIES, TASKS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,12 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(503, "The database does not answer.")
         return JSONResponse({"status": "ok"})
 
-    for router in (
-        auth_router,
-        users_router,
-        custom_fields_router,
-        leads_router,
-        lead_sources_v2_router,
-    ):
+    for router in (auth_router, users_router, custom_fields_router, convert_router):
         app.include_router(router)
+    for spec in ENTITIES:
+        app.include_router(build_router(spec))
+    app.include_router(lead_sources_v2_router)
     return app

@@ -3,11 +3,11 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Index, String, Text, func, text
+from sqlalchemy import BigInteger, DateTime, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base
-from crm.records.models import RecordMixin, record_table_args
+from crm.records.models import RecordMixin, link_fk, record_table_args, unique_live
 
 STATUSES = ("new", "assigned", "in_process", "qualified", "recycled", "closed", "converted")
 
@@ -31,16 +31,11 @@ class Lead(RecordMixin, Base):
 
     __table_args__ = record_table_args(
         "leads",
-        ForeignKeyConstraint(["org_id", "source_id"], ["lead_sources.org_id", "lead_sources.id"]),
+        link_fk("source_id", "lead_sources"),
+        link_fk("converted_account_id", "accounts"),
+        link_fk("converted_contact_id", "contacts"),
+        link_fk("converted_opportunity_id", "opportunities"),
         Index("ix_leads_org_id_status", "org_id", "status"),
         Index("ix_leads_org_id_source_id", "org_id", "source_id"),
-        # Email is unique in the org among live leads, whatever its case.
-        Index(
-            "uq_leads_org_id_email",
-            "org_id",
-            func.lower(email),
-            unique=True,
-            sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
-        ),
+        unique_live("leads", "email", email),
     )

@@ -1,28 +1,30 @@
 """Leads, declared once: the shared record machinery builds their endpoints from this."""
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 
+from crm.accounts.models import Account
+from crm.contacts.models import Contact
 from crm.lead_sources.models import LeadSource
 from crm.leads.models import STATUSES, Lead
-from crm.records.spec import Email, EntitySpec, Link, RecordIn, register
+from crm.opportunities.models import Opportunity
+from crm.records.fields import Description, Email, Phone, Required255, Text100, Text255
+from crm.records.spec import EntitySpec, Link, RecordIn, register
 
-Text255 = Annotated[str, StringConstraints(max_length=255)]
-Name = Annotated[str, StringConstraints(max_length=100)]
 Status = Literal["new", "assigned", "in_process", "qualified", "recycled", "closed", "converted"]
 
 
 class LeadIn(RecordIn):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    first_name: Name | None = None
-    last_name: Name | None = None
+    title: Required255
+    first_name: Text100 | None = None
+    last_name: Text100 | None = None
     email: Email | None = None
-    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
+    phone: Phone | None = None
     company_name: Text255 | None = None
     status: Status = "new"
     source: Text255 | None = Field(default=None, description="The name of a lead source.")
-    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    description: Description | None = None
 
     @field_validator("status")
     @classmethod
@@ -40,15 +42,18 @@ LEADS = register(
         schema=LeadIn,
         search=("title", "first_name", "last_name", "email", "company_name", "phone"),
         filters=("status", "source"),
-        ordering=(
-            "title",
-            "first_name",
-            "last_name",
-            "email",
-            "company_name",
-            "status",
+        ordering=("title", "first_name", "last_name", "email", "company_name", "status"),
+        links=(
+            Link(field="source", column="source_id", target=LeadSource, by="name"),
+            # Set by convert only (read-only), and read as null while the record is deleted.
+            Link(field="converted_account", column="converted_account_id", target=Account),
+            Link(field="converted_contact", column="converted_contact_id", target=Contact),
+            Link(
+                field="converted_opportunity",
+                column="converted_opportunity_id",
+                target=Opportunity,
+            ),
         ),
-        links=(Link(field="source", column="source_id", target=LeadSource, by="name"),),
         read_only=(
             "converted_at",
             "converted_account",

@@ -2,9 +2,22 @@
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    TypeDecorator,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.schema import SchemaItem
@@ -18,6 +31,41 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 # Indexes whose names start with this exist on PostgreSQL only (GIN, trigram): migrations
 # create them there, and the schema comparison skips them elsewhere.
 POSTGRESQL_ONLY_PREFIX = "pgx_"
+
+
+class Cents(TypeDecorator[Decimal]):
+    """A money amount as a whole number of cents: exact and ordered like the amount, for
+    SQLite, which has no decimal type (its NUMERIC is a float)."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        return None if value is None else int(value * 100)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(int(value)) / 100
+
+
+# An amount with 2 decimals: NUMERIC on PostgreSQL, cents on SQLite; never a float.
+Money = Numeric(15, 2, asdecimal=True).with_variant(Cents(), "sqlite")
+
+
+def link_fk(column: str, table: str) -> ForeignKeyConstraint:
+    """The composite link from a record to a row of another tenant table of the same org."""
+    return ForeignKeyConstraint(["org_id", column], [f"{table}.org_id", f"{table}.id"])
+
+
+def unique_live(table: str, name: str, column: Any) -> Index:
+    """The column `name` unique in the org among live records, whatever its case."""
+    return Index(
+        f"uq_{table}_org_id_{name}",
+        "org_id",
+        func.lower(column),
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    )
 
 
 class RecordMixin:

@@ -23,7 +23,7 @@ from crm.auth.tokens import Principal
 from crm.customfields.service import definitions, filter_value
 from crm.errors import ApiError
 from crm.pagination import PageParams, page_params
-from crm.records.read import read_statement, record_body
+from crm.records.read import alive, read_bodies, read_statement
 from crm.records.scope import parse_id, scope
 from crm.records.spec import EntitySpec
 from crm.validation import NUL_REASON, contains_nul
@@ -191,12 +191,11 @@ def exact_match(spec: EntitySpec, principal: Principal, name: str, raw: str) -> 
             raise ApiError(400, {name: f"Must be one of: {', '.join(choices)}."})
         return getattr(model, name) == raw
     column = getattr(model, link.column)
-    if link.by == "id":
-        return column == parse_filter_id(name, raw)
     target = link.target
-    matching = select(target.id).where(
-        target.org_id == principal.org_id, func.lower(getattr(target, link.by)) == raw.lower()
-    )
+    by = getattr(target, link.by)
+    value = by == parse_filter_id(name, raw) if link.by == "id" else func.lower(by) == raw.lower()
+    # A link to a deleted record reads as null, so it matches no id either.
+    matching = select(target.id).where(target.org_id == principal.org_id, value, *alive(target))
     return column.in_(matching)
 
 
@@ -229,4 +228,4 @@ async def list_records(
         .limit(params.page_size)
         .offset(params.offset)
     )
-    return params, count, [record_body(spec, row) for row in rows]
+    return params, count, await read_bodies(session, spec, list(rows))

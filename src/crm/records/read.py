@@ -1,14 +1,16 @@
 """Reading records: one statement that fetches records together with what they show of
 linked rows (profile emails, linked names), and their JSON form."""
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from crm.orgs.models import Profile, User
-from crm.records.spec import EntitySpec
+from crm.records.spec import EntitySpec, ManyLink
 
 PROFILE_LINKS = ("assigned_to", "created_by")
 
@@ -32,12 +34,53 @@ def read_statement(spec: EntitySpec) -> Select[Any]:
     for link in spec.links:
         target = aliased(link.target, name=f"{link.field}_target")
         column = getattr(model, link.column)
-        statement_joins.append((target, and_(target.org_id == model.org_id, target.id == column)))
+        condition = and_(target.org_id == model.org_id, target.id == column, *alive(target))
+        statement_joins.append((target, condition))
         columns.append(getattr(target, link.by).label(f"{link.field}_value"))
     statement = select(*columns)
     for target, condition in statement_joins:
         statement = statement.outerjoin(target, condition)
     return statement
+
+
+def alive(target: Any) -> list[ColumnElement[bool]]:
+    """A linked record counts while it is not soft-deleted (a row that cannot be
+    soft-deleted always counts)."""
+    return [target.deleted_at.is_(None)] if hasattr(target, "deleted_at") else []
+
+
+async def many_values(
+    session: AsyncSession, many: ManyLink, org_id: Any, owner_ids: Sequence[Any]
+) -> dict[Any, list[Any]]:
+    """The live records each owner lists, by owner id, in one statement."""
+    table, target = many.table, many.target
+    owner = getattr(table, many.owner)
+    listed = getattr(table, many.target_column)
+    rows = await session.execute(
+        select(owner, listed)
+        .join(target, and_(target.org_id == table.org_id, target.id == listed))
+        .where(table.org_id == org_id, owner.in_(owner_ids), *alive(target))
+        .order_by(owner, listed)
+    )
+    values: dict[Any, list[Any]] = {owner_id: [] for owner_id in owner_ids}
+    for owner_id, listed_id in rows:
+        values[owner_id].append(listed_id)
+    return values
+
+
+async def read_bodies(
+    session: AsyncSession, spec: EntitySpec, rows: Sequence[Row[Any]]
+) -> list[dict[str, Any]]:
+    """The JSON form of records read with read_statement, their list fields included: one
+    statement per list field, whatever the number of records."""
+    bodies = [record_body(spec, row) for row in rows]
+    if bodies:
+        for many in spec.many:
+            org_id = rows[0][0].org_id
+            values = await many_values(session, many, org_id, [body["id"] for body in bodies])
+            for body in bodies:
+                body[many.field] = values[body["id"]]
+    return bodies
 
 
 def read_only_value(record: Any, name: str) -> Any:
@@ -59,7 +102,8 @@ def record_body(spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
     body["tags"] = record.tags or []
     body["custom_fields"] = record.custom_fields or {}
     for name in spec.read_only:
-        body[name] = read_only_value(record, name)
+        if spec.link(name) is None:
+            body[name] = read_only_value(record, name)
     body["created_at"] = record.created_at
     body["updated_at"] = record.updated_at
     return body

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,9 @@ from crm.customfields.service import definition_body, definitions, validate_valu
 from crm.db import new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
-from crm.records.read import read_statement, record_body
+from crm.records.read import alive, read_bodies, read_statement
 from crm.records.scope import fetch
-from crm.records.spec import SERVER_DERIVED, EntitySpec, RecordIn
+from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
 SHARED = set(RecordIn.model_fields)
@@ -93,9 +93,7 @@ async def link_columns(
         target = link.target
         by = getattr(target, link.by)
         match = func.lower(by) == str(value).lower() if link.by != "id" else by == value
-        conditions = [target.org_id == principal.org_id, match]
-        if hasattr(target, "deleted_at"):
-            conditions.append(target.deleted_at.is_(None))
+        conditions = [target.org_id == principal.org_id, match, *alive(target)]
         # A share lock: the linked row cannot be deleted before this write commits.
         found = await session.scalar(
             select(target.id).where(*conditions).with_for_update(read=True)
@@ -118,6 +116,78 @@ async def link_columns(
     if errors:
         raise ApiError(400, errors)
     return columns
+
+
+async def many_ids(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, data: dict[str, Any]
+) -> dict[ManyLink, list[uuid.UUID]]:
+    """The records each list field in `data` names (repeats dropped), each checked to be a
+    live record of the caller's org, in one statement per field."""
+    result: dict[ManyLink, list[uuid.UUID]] = {}
+    errors: dict[str, str] = {}
+    for many in spec.many:
+        if many.field not in data:
+            continue
+        wanted = list(dict.fromkeys(data[many.field] or []))
+        if wanted:
+            target = many.target
+            found = set(
+                await session.scalars(
+                    select(target.id)
+                    .where(target.org_id == principal.org_id, target.id.in_(wanted), *alive(target))
+                    .with_for_update(read=True)
+                )
+            )
+            missing = [str(record_id) for record_id in wanted if record_id not in found]
+            if missing:
+                errors[many.field] = f"No such record in this org: {', '.join(missing)}."
+        result[many] = wanted
+    if errors:
+        raise ApiError(400, errors)
+    return result
+
+
+async def write_many(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    record_id: uuid.UUID,
+    lists: dict[ManyLink, list[uuid.UUID]],
+) -> None:
+    """Replace what a record lists. Rows naming a deleted record stay, so that restoring it
+    brings it back into the list."""
+    for many, ids in lists.items():
+        table, target = many.table, many.target
+        owner = getattr(table, many.owner)
+        listed = getattr(table, many.target_column)
+        live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
+        await session.execute(
+            delete(table).where(
+                table.org_id == org_id, owner == record_id, listed.in_(live_targets)
+            )
+        )
+        if ids:
+            await session.execute(
+                insert(table),
+                [
+                    {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
+                    for listed_id in ids
+                ],
+            )
+
+
+def check_exclusive(spec: EntitySpec, data: dict[str, Any], record: Any = None) -> None:
+    """At most one of the spec's exclusive links is set once `data` is applied to `record`
+    (None for a new record)."""
+    linked = []
+    for name in spec.exclusive:
+        link = spec.link(name)
+        assert link is not None
+        current = getattr(record, link.column) if record is not None else None
+        if data.get(name, current) is not None:
+            linked.append(name)
+    if len(linked) > 1:
+        reason = f"At most one of {', '.join(spec.exclusive)} may be set."
+        raise ApiError(400, dict.fromkeys(linked, reason))
 
 
 async def check_unique(
@@ -163,17 +233,18 @@ async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
 
 async def read_one(
     session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, record_id: uuid.UUID
-) -> Row[Any]:
+) -> dict[str, Any]:
+    """A record of the org, deleted or not, in its JSON form."""
     model = spec.model
     statement = read_statement(spec).where(model.org_id == org_id, model.id == record_id)
-    return (await session.execute(statement)).one()
+    return (await read_bodies(session, spec, [(await session.execute(statement)).one()]))[0]
 
 
 async def detail(session: AsyncSession, spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
     """A record with the custom field definitions of its entity, for forms."""
     fields = await definitions(session, row[0].org_id, spec.singular)
     return {
-        **record_body(spec, row),
+        **(await read_bodies(session, spec, [row]))[0],
         "custom_field_definitions": [definition_body(field) for field in fields],
     }
 
@@ -184,7 +255,9 @@ async def create(
     data = parse_body(spec, body, partial=False)
     fields = await definitions(session, principal.org_id, spec.singular)
     custom = validate_values(fields, {}, data["custom_fields"], replace=True)
+    check_exclusive(spec, data)
     columns = await link_columns(session, spec, principal, data)
+    lists = await many_ids(session, spec, principal, data)
     await check_unique(session, spec, principal.org_id, data, None)
     now = utcnow()
     model: Any = spec.model
@@ -201,7 +274,8 @@ async def create(
     )
     session.add(record)
     await flush_unique(session, spec)
-    return record_body(spec, await read_one(session, spec, principal.org_id, record.id))
+    await write_many(session, principal.org_id, record.id, lists)
+    return await read_one(session, spec, principal.org_id, record.id)
 
 
 async def change(
@@ -222,7 +296,9 @@ async def change(
         record.custom_fields = validate_values(
             fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
         )
+    check_exclusive(spec, data, record)
     columns = await link_columns(session, spec, principal, data)
+    lists = await many_ids(session, spec, principal, data)
     await check_unique(session, spec, principal.org_id, data, record.id)
     for name in spec.entity_fields:
         if name in data:
@@ -233,7 +309,8 @@ async def change(
         setattr(record, column, value)
     record.updated_at = utcnow()
     await flush_unique(session, spec)
-    return record_body(spec, await read_one(session, spec, principal.org_id, record.id))
+    await write_many(session, principal.org_id, record.id, lists)
+    return await read_one(session, spec, principal.org_id, record.id)
 
 
 async def soft_delete(
@@ -253,7 +330,7 @@ async def restore(
     record.deleted_at = None
     record.updated_at = utcnow()
     await flush_unique(session, spec)
-    return await detail(session, spec, await read_one(session, spec, principal.org_id, record.id))
+    return await detail(session, spec, await fetch(session, spec, principal, raw_id))
 
 
 async def remove_custom_field(

@@ -4,17 +4,12 @@ its lists may filter, search and order on. The machinery builds everything else 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
+from crm.records.fields import Tag
 from crm.records.models import RecordMixin
-
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-]
 
 # Fields every record reads but no body may carry.
 SERVER_DERIVED = ("id", "org", "created_by", "created_at", "updated_at")
@@ -41,6 +36,18 @@ class Link:
     by: str = "id"
 
 
+@dataclass(frozen=True)
+class ManyLink:
+    """A field that names a list of records of another entity, kept in a link table: one
+    row per (owner, target) pair."""
+
+    field: str
+    table: type[Any]  # the link table's model: org_id, `owner`, `target_column`
+    owner: str  # its column naming the record that has the list
+    target_column: str  # its column naming a listed record
+    target: type[Any]  # the listed records' model
+
+
 @dataclass(frozen=True, eq=False)
 class EntitySpec:
     name: str  # the plural of the URL: /api/<name>/
@@ -51,6 +58,9 @@ class EntitySpec:
     filters: tuple[str, ...]  # enum and link fields a list filters on by exact match
     ordering: tuple[str, ...]  # columns a list may be ordered by
     links: tuple[Link, ...] = ()
+    many: tuple[ManyLink, ...] = ()
+    # Links of which a record has at most one (one parent among several kinds).
+    exclusive: tuple[str, ...] = ()
     read_only: tuple[str, ...] = ()  # further server-derived fields of this entity
     unique: tuple[str, ...] = ()  # fields unique in the org among live records, any case
     natural_key: str | None = None  # de-duplicates CSV uploads
@@ -65,7 +75,7 @@ class EntitySpec:
     def entity_fields(self) -> tuple[str, ...]:
         """The writable fields stored in a column of the same name."""
         shared = set(RecordIn.model_fields)
-        linked = {link.field for link in self.links}
+        linked = {link.field for link in self.links} | {many.field for many in self.many}
         return tuple(name for name in self.writable if name not in shared | linked)
 
     def link(self, name: str) -> Link | None:
@@ -82,3 +92,7 @@ def register(spec: EntitySpec) -> EntitySpec:
 
 def registered(singular: str) -> EntitySpec | None:
     return _REGISTRY.get(singular)
+
+
+def all_registered() -> list[EntitySpec]:
+    return list(_REGISTRY.values())

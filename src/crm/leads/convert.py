@@ -1,0 +1,148 @@
+"""POST /api/leads/<id>/convert/: the lead becomes an account, a contact and perhaps an
+opportunity, linked, in the request's one transaction (any failure rolls all of it back)."""
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import StrictBool, model_validator
+from sqlalchemy import func, select
+
+from crm.accounts.spec import ACCOUNTS
+from crm.auth.deps import CurrentPrincipal
+from crm.auth.tokens import Principal
+from crm.contacts.spec import CONTACTS
+from crm.db import SessionDep, utcnow
+from crm.errors import ApiError
+from crm.leads.spec import LEADS
+from crm.opportunities.spec import OPPORTUNITIES
+from crm.pagination import no_query_params
+from crm.records import service
+from crm.records.fields import Amount, Required255
+from crm.records.read import alive
+from crm.records.scope import fetch
+from crm.records.spec import EntitySpec
+from crm.responses import JSONResponse
+from crm.validation import InputModel
+
+router = APIRouter(prefix="/api/leads", tags=["leads"])
+
+
+class ConvertIn(InputModel):
+    account_name: Required255 | None = None
+    account_id: uuid.UUID | None = None
+    create_opportunity: StrictBool = False
+    opportunity_name: Required255 | None = None
+    amount: Amount | None = None
+
+    @model_validator(mode="after")
+    def one_account(self) -> "ConvertIn":
+        if (self.account_name is None) == (self.account_id is None):
+            raise ValueError("Give exactly one of account_name and account_id.")
+        if not self.create_opportunity and (self.opportunity_name or self.amount is not None):
+            raise ValueError("opportunity_name and amount need create_opportunity: true.")
+        return self
+
+
+async def create_as(
+    session: SessionDep,
+    spec: EntitySpec,
+    principal: Principal,
+    body: dict[str, Any],
+    renamed: dict[str, str],
+) -> dict[str, Any]:
+    """Create through the entity's own validation; its errors name the convert's fields."""
+    try:
+        return await service.create(session, spec, principal, body)
+    except ApiError as error:
+        errors = {renamed.get(field, field): reason for field, reason in error.errors.items()}
+        raise ApiError(error.status, errors) from None
+
+
+async def live_account(session: SessionDep, principal: Principal, account_id: uuid.UUID) -> Any:
+    model: Any = ACCOUNTS.model
+    found = await session.scalar(
+        select(model.id)
+        .where(model.org_id == principal.org_id, model.id == account_id, *alive(model))
+        .with_for_update(read=True)
+    )
+    if found is None:
+        raise ApiError(400, {"account_id": "No live account with this id in this org."})
+    return found
+
+
+async def contact_with_email(session: SessionDep, principal: Principal, email: str | None) -> Any:
+    if email is None:
+        return None
+    model: Any = CONTACTS.model
+    return await session.scalar(
+        select(model.id).where(
+            model.org_id == principal.org_id,
+            func.lower(model.email) == email.lower(),
+            *alive(model),
+        )
+    )
+
+
+@router.post("/{record_id}/convert/", name="convert_leads", dependencies=[Depends(no_query_params)])
+async def convert(
+    record_id: str, body: ConvertIn, principal: CurrentPrincipal, session: SessionDep
+) -> JSONResponse:
+    # The lead's row stays locked until the transaction ends: of two converts at once, the
+    # second waits, then finds the lead converted.
+    row = await fetch(session, LEADS, principal, record_id, for_update=True)
+    lead = row[0]
+    if lead.status == "converted":
+        raise ApiError(400, {"detail": "This lead is already converted."})
+
+    if body.account_id is not None:
+        account_id = await live_account(session, principal, body.account_id)
+    else:
+        account = await create_as(
+            session, ACCOUNTS, principal, {"name": body.account_name}, {"name": "account_name"}
+        )
+        account_id = account["id"]
+
+    contact_id = await contact_with_email(session, principal, lead.email)
+    if contact_id is None:
+        contact_body = {
+            "first_name": lead.first_name or lead.title,
+            "last_name": lead.last_name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "account": account_id,
+        }
+        contact_id = (await create_as(session, CONTACTS, principal, contact_body, {}))["id"]
+
+    opportunity = None
+    if body.create_opportunity:
+        opportunity_body = {
+            "name": body.opportunity_name or lead.title,
+            "amount": body.amount,
+            "account": account_id,
+            "contacts": [contact_id],
+            "source": row._mapping["source_value"],  # the lead's source, by its name
+        }
+        renamed = {"name": "opportunity_name"}
+        opportunity = await create_as(session, OPPORTUNITIES, principal, opportunity_body, renamed)
+
+    lead.status = "converted"
+    lead.converted_at = lead.updated_at = utcnow()
+    lead.converted_account_id = account_id
+    lead.converted_contact_id = contact_id
+    lead.converted_opportunity_id = opportunity["id"] if opportunity else None
+    await session.flush()
+
+    org_id = principal.org_id
+    return JSONResponse(
+        {
+            "lead": await service.read_one(session, LEADS, org_id, lead.id),
+            "account": await service.read_one(session, ACCOUNTS, org_id, account_id),
+            "contact": await service.read_one(session, CONTACTS, org_id, contact_id),
+            "opportunity": (
+                await service.read_one(session, OPPORTUNITIES, org_id, opportunity["id"])
+                if opportunity
+                else None
+            ),
+        }
+    )

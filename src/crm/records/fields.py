@@ -1,0 +1,91 @@
+"""The value types of writable record fields, shared by every entity's schema: each says
+what a body may hold and how it reads back."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pycountry
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+Text100 = Annotated[str, StringConstraints(max_length=100)]
+Text255 = Annotated[str, StringConstraints(max_length=255)]
+Required255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Phone = Annotated[str, StringConstraints(max_length=50)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+# Amounts are stored in a NUMERIC(15, 2) column: 13 digits before the point keep every
+# amount exact as a JSON number too (a double holds 15 significant digits).
+AMOUNT_MAX = Decimal("9999999999999.99")
+
+
+def _amount(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("Must be a number, e.g. 24000 or 1234.5.")
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0 or amount > AMOUNT_MAX:
+        raise ValueError(f"Must be a number from 0 to {AMOUNT_MAX}.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("At most 2 decimals.")
+    return amount.quantize(Decimal("0.01"))
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+
+CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+
+def _currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError("Must be an ISO 4217 currency code in capitals, e.g. EUR.")
+    return value
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("Must be an ISO 8601 date, YYYY-MM-DD.")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _iso_moment(value: Any) -> datetime:
+    """An ISO 8601 date-time, in UTC; one without a time zone is taken as UTC."""
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=UTC)
+            try:
+                return moment.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("Out of range: the UTC time must be in years 1 to 9999.") from None
+    raise ValueError("Must be an ISO 8601 date-time, e.g. 2026-12-31T17:00:00Z.")
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_moment)]
+
+
+def _percent(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError("Must be a whole number from 0 to 100.")
+    return value
+
+
+Percent = Annotated[int, BeforeValidator(_percent)]
+Ids = Annotated[list[Any], Field(max_length=100)]
