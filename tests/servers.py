@@ -22,15 +22,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def crm_server(database_url: str, **settings: str) -> Iterator[str]:
-    """Runs `crm serve` with CRM_DATABASE_URL and the given CRM_* settings (keyword names
-    without the prefix); yields its base URL and stops it afterwards."""
+def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator[str]:
+    """Runs `crm serve --workers N` with CRM_DATABASE_URL and the given CRM_* settings
+    (keyword names without the prefix); yields its base URL and stops it afterwards."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env["CRM_DATABASE_URL"] = database_url
     env.update({f"CRM_{key.upper()}": value for key, value in settings.items()})
     process = subprocess.Popen(
-        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
