@@ -2,27 +2,26 @@
 
 import uuid
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base
-from crm.records.models import RecordMixin, link_fk, record_table_args, unique_live
+from crm.records.models import Reachable, RecordMixin, link_fk, record_table_args, unique_live
 
 
-class Contact(RecordMixin, Base):
+class Contact(Reachable, RecordMixin, Base):
     __tablename__ = "contacts"
 
     first_name: Mapped[str] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(50))
     title: Mapped[str | None] = mapped_column(String(255))
     account_id: Mapped[uuid.UUID | None] = mapped_column()
-    description: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = record_table_args(
         "contacts",
         link_fk("account_id", "accounts"),
         Index("ix_contacts_org_id_account_id", "org_id", "account_id"),
-        unique_live("contacts", "email", email),
     )
+
+
+unique_live(Contact, "email")

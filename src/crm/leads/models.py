@@ -3,27 +3,24 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base
-from crm.records.models import RecordMixin, link_fk, record_table_args, unique_live
+from crm.records.models import Reachable, RecordMixin, link_fk, record_table_args, unique_live
 
 STATUSES = ("new", "assigned", "in_process", "qualified", "recycled", "closed", "converted")
 
 
-class Lead(RecordMixin, Base):
+class Lead(Reachable, RecordMixin, Base):
     __tablename__ = "leads"
 
     title: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
-    email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(50))
     company_name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default="new")
     source_id: Mapped[int | None] = mapped_column(BigInteger)
-    description: Mapped[str | None] = mapped_column(Text)
     converted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     converted_account_id: Mapped[uuid.UUID | None] = mapped_column()
     converted_contact_id: Mapped[uuid.UUID | None] = mapped_column()
@@ -37,5 +34,7 @@ class Lead(RecordMixin, Base):
         link_fk("converted_opportunity_id", "opportunities"),
         Index("ix_leads_org_id_status", "org_id", "status"),
         Index("ix_leads_org_id_source_id", "org_id", "source_id"),
-        unique_live("leads", "email", email),
     )
+
+
+unique_live(Lead, "email")

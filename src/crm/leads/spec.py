@@ -9,22 +9,19 @@ from crm.contacts.models import Contact
 from crm.lead_sources.models import LeadSource
 from crm.leads.models import STATUSES, Lead
 from crm.opportunities.models import Opportunity
-from crm.records.fields import Description, Email, Phone, Required255, Text100, Text255
-from crm.records.spec import EntitySpec, Link, RecordIn, register
+from crm.records.fields import Required255, Text100, Text255
+from crm.records.spec import EntitySpec, Link, ReachableIn, register
 
 Status = Literal["new", "assigned", "in_process", "qualified", "recycled", "closed", "converted"]
 
 
-class LeadIn(RecordIn):
+class LeadIn(ReachableIn):
     title: Required255
     first_name: Text100 | None = None
     last_name: Text100 | None = None
-    email: Email | None = None
-    phone: Phone | None = None
     company_name: Text255 | None = None
     status: Status = "new"
     source: Text255 | None = Field(default=None, description="The name of a lead source.")
-    description: Description | None = None
 
     @field_validator("status")
     @classmethod
@@ -36,13 +33,9 @@ class LeadIn(RecordIn):
 
 LEADS = register(
     EntitySpec(
-        name="leads",
-        singular="lead",
-        model=Lead,
-        schema=LeadIn,
-        search=("title", "first_name", "last_name", "email", "company_name", "phone"),
-        filters=("status", "source"),
-        ordering=("title", "first_name", "last_name", "email", "company_name", "status"),
+        Lead,
+        LeadIn,
+        "lead",
         links=(
             Link(field="source", column="source_id", target=LeadSource, by="name"),
             # Set by convert only (read-only), and read as null while the record is deleted.
@@ -62,6 +55,9 @@ LEADS = register(
         ),
         unique=("email",),
         natural_key="email",
+        search=("title", "first_name", "last_name", "email", "company_name", "phone"),
+        filters=("status", "source"),
+        ordering=("title", "first_name", "last_name", "email", "company_name", "status"),
         choices={"status": STATUSES},
     )
 )

@@ -4,7 +4,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base
@@ -24,7 +24,6 @@ class Opportunity(RecordMixin, Base):
     probability: Mapped[int | None] = mapped_column(Integer)
     close_date: Mapped[date | None] = mapped_column(Date)
     source_id: Mapped[int | None] = mapped_column(BigInteger)
-    description: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = record_table_args(
         "opportunities",

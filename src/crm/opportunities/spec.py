@@ -13,7 +13,6 @@ from crm.records.fields import (
     CURRENCIES,
     Amount,
     Currency,
-    Description,
     IsoDate,
     Percent,
     Required255,
@@ -36,18 +35,13 @@ class OpportunityIn(RecordIn):
     probability: Percent | None = None
     close_date: IsoDate | None = None
     source: Text255 | None = Field(default=None, description="The name of a lead source.")
-    description: Description | None = None
 
 
 OPPORTUNITIES = register(
     EntitySpec(
-        name="opportunities",
-        singular="opportunity",
-        model=Opportunity,
-        schema=OpportunityIn,
-        search=("name", "description"),
-        filters=("stage", "account", "source", "currency"),
-        ordering=("name", "amount", "stage", "probability", "close_date"),
+        Opportunity,
+        OpportunityIn,
+        "opportunity",
         links=(
             Link(field="account", column="account_id", target=Account),
             Link(field="source", column="source_id", target=LeadSource, by="name"),
@@ -61,6 +55,9 @@ OPPORTUNITIES = register(
                 target=Contact,
             ),
         ),
+        search=("name", "description"),
+        filters=("stage", "account", "source", "currency"),
+        ordering=("name", "amount", "stage", "probability", "close_date"),
         choices={"stage": STAGES, "currency": tuple(sorted(CURRENCIES))},
     )
 )

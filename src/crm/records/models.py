@@ -14,6 +14,8 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Numeric,
+    String,
+    Text,
     TypeDecorator,
     func,
     text,
@@ -56,12 +58,13 @@ def link_fk(column: str, table: str) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["org_id", column], [f"{table}.org_id", f"{table}.id"])
 
 
-def unique_live(table: str, name: str, column: Any) -> Index:
-    """The column `name` unique in the org among live records, whatever its case."""
+def unique_live(model: Any, name: str) -> Index:
+    """The column `name` unique in the org among live records, whatever its case (declared
+    after the model, whose columns it names)."""
     return Index(
-        f"uq_{table}_org_id_{name}",
-        "org_id",
-        func.lower(column),
+        f"uq_{model.__tablename__}_org_id_{name}",
+        model.org_id,
+        func.lower(getattr(model, name)),
         unique=True,
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
@@ -80,11 +83,19 @@ class RecordMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str | None] = mapped_column(Text)
 
     @declared_attr.directive
     @classmethod
     def __table_args__(cls) -> tuple[SchemaItem, ...]:
         return record_table_args(cls.__tablename__)  # type: ignore[attr-defined]
+
+
+class Reachable:
+    """The email and phone of a record that stands for someone to reach."""
+
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(50))
 
 
 def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:

@@ -21,8 +21,6 @@ from crm.records.scope import fetch
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
-SHARED = set(RecordIn.model_fields)
-
 
 @cache
 def patch_schema(schema: type[RecordIn]) -> type[BaseModel]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm.records.fields import Tag
+from crm.records.fields import Description, Email, Phone, Tag
 from crm.records.models import RecordMixin
 
 # Fields every record reads but no body may carry.
@@ -23,6 +23,18 @@ class RecordIn(BaseModel):
     assigned_to: uuid.UUID | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=100)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
+    description: Description | None = None
+
+
+# Fields of RecordIn that are not a column of the same name.
+SPECIAL = ("assigned_to", "tags", "custom_fields")
+
+
+class ReachableIn(RecordIn):
+    """The writable fields of crm.records.models.Reachable."""
+
+    email: Email | None = None
+    phone: Phone | None = None
 
 
 @dataclass(frozen=True)
@@ -50,10 +62,9 @@ class ManyLink:
 
 @dataclass(frozen=True, eq=False)
 class EntitySpec:
-    name: str  # the plural of the URL: /api/<name>/
-    singular: str  # the entity of its custom field definitions
     model: type[RecordMixin]
     schema: type[RecordIn]
+    singular: str  # the entity of its custom field definitions
     search: tuple[str, ...]  # text columns that `search` looks in
     filters: tuple[str, ...]  # enum and link fields a list filters on by exact match
     ordering: tuple[str, ...]  # columns a list may be ordered by
@@ -68,13 +79,18 @@ class EntitySpec:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        """The plural of the URL, /api/<name>/: the table's name."""
+        return str(self.model.__tablename__)  # type: ignore[attr-defined]
+
+    @property
     def writable(self) -> tuple[str, ...]:
         return tuple(self.schema.model_fields)
 
     @property
     def entity_fields(self) -> tuple[str, ...]:
         """The writable fields stored in a column of the same name."""
-        shared = set(RecordIn.model_fields)
+        shared = set(SPECIAL)
         linked = {link.field for link in self.links} | {many.field for many in self.many}
         return tuple(name for name in self.writable if name not in shared | linked)
 

@@ -4,7 +4,7 @@ opportunity."""
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, Text
+from sqlalchemy import CheckConstraint, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base
@@ -37,7 +37,6 @@ class Task(RecordMixin, Base):
     contact_id: Mapped[uuid.UUID | None] = mapped_column()
     account_id: Mapped[uuid.UUID | None] = mapped_column()
     opportunity_id: Mapped[uuid.UUID | None] = mapped_column()
-    description: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = record_table_args(
         "tasks",

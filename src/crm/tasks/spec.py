@@ -7,7 +7,7 @@ from crm.accounts.models import Account
 from crm.contacts.models import Contact
 from crm.leads.models import Lead
 from crm.opportunities.models import Opportunity
-from crm.records.fields import Description, IsoDateTime, Required255
+from crm.records.fields import IsoDateTime, Required255
 from crm.records.spec import EntitySpec, Link, RecordIn, register
 from crm.tasks.models import PARENTS, PRIORITIES, STATUSES, Task
 
@@ -21,25 +21,23 @@ class TaskIn(RecordIn):
     contact: uuid.UUID | None = None
     account: uuid.UUID | None = None
     opportunity: uuid.UUID | None = None
-    description: Description | None = None
 
 
 PARENT_MODELS = {"lead": Lead, "contact": Contact, "account": Account, "opportunity": Opportunity}
 
 TASKS = register(
     EntitySpec(
-        name="tasks",
-        singular="task",
-        model=Task,
-        schema=TaskIn,
-        search=("title", "description"),
-        filters=("status", "priority", *PARENTS),
-        ordering=("title", "status", "priority", "due_date"),
+        Task,
+        TaskIn,
+        "task",
         links=tuple(
             Link(field=parent, column=f"{parent}_id", target=model)
             for parent, model in PARENT_MODELS.items()
         ),
         exclusive=tuple(PARENTS),
+        search=("title", "description"),
+        filters=("status", "priority", *PARENTS),
+        ordering=("title", "status", "priority", "due_date"),
         choices={"status": STATUSES, "priority": PRIORITIES},
     )
 )
