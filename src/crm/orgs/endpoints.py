@@ -13,7 +13,13 @@ from crm.auth.passwords import MIN_LENGTH, hash_password
 from crm.db import SessionDep
 from crm.errors import ApiError, not_found
 from crm.orgs.models import Profile, Role, User
-from crm.orgs.service import add_profile, count_active_admins, create_user, find_user
+from crm.orgs.service import (
+    add_profile,
+    count_active_admins,
+    create_user,
+    find_user,
+    lock_memberships,
+)
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.responses import JSONResponse
 from crm.validation import InputModel
@@ -86,6 +92,7 @@ async def change_user(
         parsed = uuid.UUID(profile_id)
     except ValueError:
         raise not_found() from None
+    await lock_memberships(session, principal.org_id)
     row = (
         await session.execute(
             select(Profile, User.email)

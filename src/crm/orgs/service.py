@@ -85,6 +85,15 @@ async def register(
     return org, user, profile
 
 
+async def lock_memberships(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Changes of one org's profiles apply one after the other: each locks the org's row
+    until its transaction ends, so the "at least one active admin" check of the next sees
+    what the previous wrote (two admins demoting each other at once would otherwise both
+    see two admins). NO KEY UPDATE leaves the org's other writes, whose foreign keys take
+    a KEY SHARE lock on the row, unblocked. SQLite's single writer already serialises."""
+    await session.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
+
+
 async def count_active_admins(session: AsyncSession, org_id: uuid.UUID) -> int:
     return (
         await session.scalar(
