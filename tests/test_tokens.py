@@ -151,6 +151,20 @@ async def test_only_the_callers_own_tokens(api: httpx.AsyncClient, world: World)
     assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200
 
 
+async def test_a_token_id_only_in_its_canonical_form(api: httpx.AsyncClient, world: World) -> None:
+    body = await create(api, world.user.headers)
+    token_id = body["id"]
+    for variant in (f"{{{token_id}}}", token_id.replace("-", ""), f"urn:uuid:{token_id}"):
+        response = await api.delete(f"/api/auth/tokens/{variant}/", headers=world.user.headers)
+        assert response.status_code == 404, variant
+        assert response.json() == {"errors": {"detail": "Not found."}}
+    assert (await api.get("/api/auth/me/", headers=bearer(body["token"]))).status_code == 200
+    listed = (await api.get("/api/auth/tokens/", headers=world.user.headers)).json()
+    assert [t["id"] for t in listed["results"]] == [token_id]
+    theirs = await api.delete(f"/api/auth/tokens/{token_id}/", headers=world.other.headers)
+    assert theirs.status_code == 404
+
+
 async def test_logout_with_a_personal_token_revokes_it(
     api: httpx.AsyncClient, world: World
 ) -> None:

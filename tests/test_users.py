@@ -308,3 +308,24 @@ async def test_adding_one_member_twice_at_once_is_one_201_and_one_400(
         refused = next(r for r in responses if r.status_code == 400)
         assert set(refused.json()["errors"]) == {"email"}
     assert len(await users_of(api, world.admin.headers)) == 7
+
+
+def non_canonical(raw_id: str) -> list[str]:
+    return [f"{{{raw_id}}}", raw_id.replace("-", ""), f"urn:uuid:{raw_id}"]
+
+
+async def test_a_profile_id_only_in_its_canonical_form(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    for variant in non_canonical(world.user.profile_id):
+        response = await api.patch(
+            f"/api/users/{variant}/", json={"role": "admin"}, headers=world.admin.headers
+        )
+        assert response.status_code == 404, variant
+        assert response.json() == {"errors": {"detail": "Not found."}}
+    roles = {p["id"]: p["role"] for p in await users_of(api, world.admin.headers)}
+    assert roles[world.user.profile_id] == "user"
+    theirs = await api.patch(
+        f"/api/users/{world.user.profile_id}/", json={"role": "admin"}, headers=world.other.headers
+    )
+    assert theirs.status_code == 404

@@ -23,6 +23,7 @@ from crm.auth.tokens import (
 from crm.config import SettingsDep
 from crm.db import SessionDep, utcnow
 from crm.errors import ApiError, forbidden, not_found, unauthorized
+from crm.ids import parse_id
 from crm.orgs.models import Org, Profile, User
 from crm.orgs.service import authenticate, register
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
@@ -224,13 +225,9 @@ async def list_personal_tokens(
 async def delete_personal_token(
     token_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
-    try:
-        parsed = uuid.UUID(token_id)
-    except ValueError:
-        raise not_found() from None
     result = await session.execute(
         update(Token)
-        .where(*own_personal_tokens(principal), Token.id == parsed)
+        .where(*own_personal_tokens(principal), Token.id == parse_id(token_id))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -23,8 +23,8 @@ from crm.customfields.models import ENTITIES, CustomField, FieldType
 from crm.customfields.service import definition_body
 from crm.db import SessionDep, new_uuid, utcnow
 from crm.errors import ApiError, not_found, validation_errors
+from crm.ids import parse_id
 from crm.pagination import PageParams, list_envelope, page_params, refuse_unknown_params
-from crm.records.scope import parse_id
 from crm.records.service import remove_custom_field
 from crm.records.spec import registered
 from crm.responses import JSONResponse

@@ -1,6 +1,5 @@
 """/api/users/: the org's profiles. Members read; admins add and change them."""
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -12,6 +11,7 @@ from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.auth.passwords import MIN_LENGTH, hash_password
 from crm.db import SessionDep
 from crm.errors import ApiError, not_found
+from crm.ids import parse_id
 from crm.orgs.models import Profile, Role, User
 from crm.orgs.service import (
     add_profile,
@@ -88,10 +88,7 @@ async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionD
 async def change_user(
     profile_id: str, body: ProfilePatch, principal: AdminPrincipal, session: SessionDep
 ) -> JSONResponse:
-    try:
-        parsed = uuid.UUID(profile_id)
-    except ValueError:
-        raise not_found() from None
+    parsed = parse_id(profile_id)
     await lock_memberships(session, principal.org_id)
     row = (
         await session.execute(

@@ -22,9 +22,10 @@ from starlette.requests import Request
 from crm.auth.tokens import Principal
 from crm.customfields.service import definitions, filter_value
 from crm.errors import ApiError
+from crm.ids import parse_id
 from crm.pagination import PageParams, page_params
 from crm.records.read import alive, read_bodies, read_statement
-from crm.records.scope import parse_id, scope
+from crm.records.scope import scope
 from crm.records.spec import EntitySpec
 from crm.validation import NUL_REASON, contains_nul
 

@@ -1,8 +1,6 @@
 """Tenant scope, in one place: every query of a record table starts from these conditions,
 built from the caller's principal (its org, its visibility, live records only)."""
 
-import re
-import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, or_
@@ -10,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
 from crm.errors import forbidden, not_found
+from crm.ids import parse_id
 from crm.records.read import read_statement
 from crm.records.spec import EntitySpec
 
@@ -46,18 +45,6 @@ def can_see(record: Any, principal: Principal) -> bool:
         record.created_by_id,
         record.assigned_to_id,
     )
-
-
-CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def parse_id(raw: str) -> uuid.UUID:
-    """A record id from a URL, in the form the API writes it (uuid.UUID alone would also
-    take braces, `urn:uuid:` or no hyphens); a malformed one is answered like a missing
-    record."""
-    if not CANONICAL_UUID.fullmatch(raw):
-        raise not_found()
-    return uuid.UUID(raw)
 
 
 async def fetch(
