@@ -221,6 +221,43 @@ async def test_a_deactivated_profiles_tokens_stop_at_once(
     assert refreshed.status_code == 401
 
 
+async def test_reactivation_does_not_bring_old_tokens_back(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    personal = await api.post("/api/auth/tokens/", json={"name": "x"}, headers=world.user.headers)
+    assert personal.status_code == 201
+    rotated = await api.post("/api/auth/refresh/", json={"refresh_token": world.user.refresh_token})
+    assert rotated.status_code == 200
+    old_access = [world.user.token, rotated.json()["access_token"], personal.json()["token"]]
+    for token in old_access:
+        assert (await api.get("/api/auth/me/", headers=bearer(token))).status_code == 200
+    url = f"/api/users/{world.user.profile_id}/"
+    for is_active in (False, True):
+        patched = await api.patch(url, json={"is_active": is_active}, headers=world.admin.headers)
+        assert patched.status_code == 200
+        assert patched.json()["is_active"] is is_active
+    # A new login is needed, and works.
+    login = await api.post(
+        "/api/auth/login/", json={"email": world.user.email, "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    for token in old_access:
+        response = await api.get("/api/auth/me/", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    refreshed = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": rotated.json()["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    me = await api.get("/api/auth/me/", headers=bearer(login.json()["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["profile"] == {"id": world.user.profile_id, "role": "user"}
+    # The admin who did it, and another org, are untouched; the other org cannot do it.
+    assert (await api.get("/api/auth/me/", headers=world.admin.headers)).status_code == 200
+    theirs = await api.patch(url, json={"is_active": False}, headers=world.other.headers)
+    assert theirs.status_code == 404
+
+
 async def test_only_an_admin_changes_users(api: httpx.AsyncClient, world: World) -> None:
     url = f"/api/users/{world.admin.profile_id}/"
     forbidden = await api.patch(url, json={"role": "user"}, headers=world.user.headers)

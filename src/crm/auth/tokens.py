@@ -183,3 +183,16 @@ async def revoke_for_logout(session: AsyncSession, principal: Principal) -> None
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+async def revoke_profile_tokens(
+    session: AsyncSession, org_id: uuid.UUID, profile_id: uuid.UUID
+) -> None:
+    """End every token of a profile being deactivated, so that re-activating it later does
+    not bring them back: its member logs in again."""
+    await session.execute(
+        update(Token)
+        .where(Token.org_id == org_id, Token.profile_id == profile_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

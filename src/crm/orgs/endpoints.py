@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.auth.passwords import MIN_LENGTH, hash_password
+from crm.auth.tokens import revoke_profile_tokens
 from crm.db import SessionDep
 from crm.errors import ApiError, not_found
 from crm.ids import parse_id
@@ -104,6 +105,8 @@ async def change_user(
         profile.role = body.role
     if body.is_active is not None:
         profile.is_active = body.is_active
+        if not body.is_active:
+            await revoke_profile_tokens(session, principal.org_id, profile.id)
     await session.flush()
     if await count_active_admins(session, principal.org_id) == 0:
         raise ApiError(400, {"detail": "The org must keep at least one active admin."})
