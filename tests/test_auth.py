@@ -240,11 +240,49 @@ async def test_refresh_gives_a_new_pair_once(api: httpx.AsyncClient, world: Worl
     # The old access token lives on until it expires.
     old = await api.get("/api/auth/me/", headers=world.admin.headers)
     assert old.status_code == 200
-    # A used refresh token is dead; the new one works.
-    again = await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
-    assert_401(again)
+    # The new refresh token works in its turn (and a used one is dead: see the replay test).
     chained = await api.post("/api/auth/refresh/", json={"refresh_token": body["refresh_token"]})
     assert chained.status_code == 200
+    assert_401(await api.post("/api/auth/refresh/", json={"refresh_token": body["refresh_token"]}))
+
+
+async def test_a_replayed_refresh_token_ends_its_whole_chain(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """A used refresh token presented again was stolen (by whoever used it first, or by
+    whoever replays it): every token descended from that login is revoked."""
+    unrelated = identity_of(await login(api, world.admin.email))
+    personal = await api.post("/api/auth/tokens/", json={"name": "x"}, headers=world.admin.headers)
+    assert personal.status_code == 201
+    second = identity_of(
+        await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
+    )
+    third = identity_of(
+        await api.post("/api/auth/refresh/", json={"refresh_token": second.refresh_token})
+    )
+    assert (await api.get("/api/auth/me/", headers=third.headers)).status_code == 200
+
+    replay = await api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
+    assert_401(replay)
+    assert replay.json() == {
+        "errors": {"detail": "The refresh token is unknown, used, revoked or expired."}
+    }
+    for identity in (world.admin, second, third):
+        assert_401(await api.get("/api/auth/me/", headers=identity.headers))
+        refreshed = await api.post(
+            "/api/auth/refresh/", json={"refresh_token": identity.refresh_token}
+        )
+        assert_401(refreshed)
+    # Another login of the same user, its personal token and other members live on.
+    assert (await api.get("/api/auth/me/", headers=unrelated.headers)).status_code == 200
+    personal_headers = bearer(personal.json()["token"])
+    assert (await api.get("/api/auth/me/", headers=personal_headers)).status_code == 200
+    for identity in (world.user, world.other):
+        assert (await api.get("/api/auth/me/", headers=identity.headers)).status_code == 200
+    refreshed = await api.post(
+        "/api/auth/refresh/", json={"refresh_token": unrelated.refresh_token}
+    )
+    assert refreshed.status_code == 200
 
 
 async def test_refresh_refuses_unknown_and_revoked_tokens(

@@ -22,7 +22,7 @@ from crm.auth.tokens import (
 )
 from crm.config import SettingsDep
 from crm.db import SessionDep, utcnow
-from crm.errors import ApiError, forbidden, not_found, unauthorized
+from crm.errors import ApiError, error_response, forbidden, not_found, unauthorized
 from crm.ids import parse_id
 from crm.orgs.models import Org, Profile, User
 from crm.orgs.service import authenticate, register
@@ -140,7 +140,9 @@ async def login(
 
 
 @router.post("/refresh/", dependencies=NO_PARAMS)
-async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+async def refresh(
+    body: RefreshIn, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
     token = await use_refresh_token(session, body.refresh_token)
     row = None
     if token is not None:
@@ -152,10 +154,13 @@ async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -
                 .where(Profile.org_id == token.org_id, Profile.id == token.profile_id)
             )
         ).one()
-    if row is None or not row[0].is_active:
-        raise unauthorized("The refresh token is unknown, used, revoked or expired.")
+    if token is None or row is None or not row[0].is_active:
+        refused = unauthorized("The refresh token is unknown, used, revoked or expired.")
+        # Answered, not raised: raising rolls the request back, and a replay's revocation
+        # of its chain must be committed.
+        return error_response(request.scope, refused.status, refused.errors, refused.headers)
     profile, user, org = row
-    pair = await issue_pair(session, settings, org.id, profile.id)
+    pair = await issue_pair(session, settings, org.id, profile.id, token.chain_id)
     return JSONResponse(session_body(pair, user, org, profile))
 
 

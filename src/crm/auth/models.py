@@ -29,6 +29,9 @@ class Token(Base):
     # An access token and the refresh token issued with it share a session id, so that
     # logout ends both at once.
     session_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    # Every access and refresh token descended from one login, across refreshes, shares a
+    # chain id, so that a replayed refresh token ends the whole chain.
+    chain_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     name: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

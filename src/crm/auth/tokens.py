@@ -98,6 +98,7 @@ async def issue_token(
     expires_at: datetime | None,
     session_id: uuid.UUID | None = None,
     name: str | None = None,
+    chain_id: uuid.UUID | None = None,
 ) -> tuple[Token, str]:
     secret = new_secret()
     token = Token(
@@ -107,6 +108,7 @@ async def issue_token(
         kind=kind,
         token_hash=hash_secret(secret),
         session_id=session_id,
+        chain_id=chain_id,
         name=name,
         expires_at=expires_at,
         created_at=utcnow(),
@@ -124,17 +126,25 @@ class TokenPair:
 
 
 async def issue_pair(
-    session: AsyncSession, settings: Settings, org_id: uuid.UUID, profile_id: uuid.UUID
+    session: AsyncSession,
+    settings: Settings,
+    org_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    chain_id: uuid.UUID | None = None,
 ) -> TokenPair:
+    """A new access and refresh token; of a new chain at login, of the refreshed token's
+    chain at a refresh."""
     now = utcnow()
-    family = new_uuid()
+    pair_id = new_uuid()
+    chain_id = chain_id or new_uuid()
     _, access = await issue_token(
         session,
         org_id,
         profile_id,
         TokenKind.access,
         now + timedelta(seconds=settings.access_token_seconds),
-        family,
+        pair_id,
+        chain_id=chain_id,
     )
     _, refresh = await issue_token(
         session,
@@ -142,20 +152,26 @@ async def issue_pair(
         profile_id,
         TokenKind.refresh,
         now + timedelta(seconds=settings.refresh_token_seconds),
-        family,
+        pair_id,
+        chain_id=chain_id,
     )
     return TokenPair(access, refresh, settings.access_token_seconds)
 
 
 async def use_refresh_token(session: AsyncSession, secret: str) -> Token | None:
-    """Mark a live refresh token used and return it; None if it cannot be used. The
-    conditional UPDATE makes two concurrent uses of one token yield one winner."""
+    """Mark a live refresh token used and return it; None if it cannot be used. A used or
+    revoked one presented again is the sign of a stolen token (its thief or its owner used
+    it first): every token of its chain is revoked (refresh-token reuse detection). The
+    conditional UPDATE makes two concurrent uses of one token one use and one replay."""
     token = await session.scalar(
         select(Token).where(
             Token.token_hash == hash_secret(secret), Token.kind == TokenKind.refresh
         )
     )
-    if token is None or token.revoked_at is not None:
+    if token is None:
+        return None
+    if token.revoked_at is not None:
+        await revoke_chain(session, token)
         return None
     if token.expires_at is None or _aware(token.expires_at) <= utcnow():
         return None
@@ -166,8 +182,21 @@ async def use_refresh_token(session: AsyncSession, secret: str) -> Token | None:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_chain(session, token)
         return None
     return token
+
+
+async def revoke_chain(session: AsyncSession, token: Token) -> None:
+    """Every token descended from the login that issued this one."""
+    # A token without a chain stands alone (`chain_id == None` would match every such token).
+    scope = Token.chain_id == token.chain_id if token.chain_id is not None else Token.id == token.id
+    await session.execute(
+        update(Token)
+        .where(Token.org_id == token.org_id, scope, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def revoke_for_logout(session: AsyncSession, principal: Principal) -> None:
