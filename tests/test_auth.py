@@ -1,5 +1,6 @@
 """/api/auth/: register, login, refresh, logout and me (CONTRACT §2)."""
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -283,6 +284,22 @@ async def test_a_replayed_refresh_token_ends_its_whole_chain(
         "/api/auth/refresh/", json={"refresh_token": unrelated.refresh_token}
     )
     assert refreshed.status_code == 200
+
+
+async def test_two_uses_of_one_refresh_token_at_once_are_a_replay(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    responses = await asyncio.gather(
+        *[
+            api.post("/api/auth/refresh/", json={"refresh_token": world.admin.refresh_token})
+            for _ in range(2)
+        ]
+    )
+    assert sorted(r.status_code for r in responses) == [200, 401]
+    winner = identity_of(next(r for r in responses if r.status_code == 200))
+    assert_401(await api.get("/api/auth/me/", headers=winner.headers))
+    assert_401(await api.post("/api/auth/refresh/", json={"refresh_token": winner.refresh_token}))
+    assert (await api.get("/api/auth/me/", headers=world.other.headers)).status_code == 200
 
 
 async def test_refresh_refuses_unknown_and_revoked_tokens(
