@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from tests.conftest import PASSWORD, World, add_member, register, unique_email
+from tests.conftest import PASSWORD, Identity, World, add_member, register, unique_email
 from tests.servers import crm_server
 
 
@@ -144,11 +144,13 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
     """In an org of two admins, each demotes (or deactivates) the other at the same moment,
     against two workers: one change wins, the other is refused, never both. Without a lock
     both checks saw two admins in about a third of the rounds on PostgreSQL."""
-    # The orgs are made in process (cheap hashing); the race runs over TCP.
-    orgs = []
-    for _ in range(LAST_ADMIN_ROUNDS):
+
+    async def org_of_two_admins() -> tuple[Identity, Identity]:
         first = await register(api)
-        orgs.append((first, await add_member(api, first, "admin")))
+        return first, await add_member(api, first, "admin")
+
+    # The orgs are made in process (cheap hashing); the race runs over TCP.
+    orgs = await asyncio.gather(*[org_of_two_admins() for _ in range(LAST_ADMIN_ROUNDS)])
     outsider = await register(api, "Globex")
     with crm_server(database_url, workers=2, rate_limit="off") as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
