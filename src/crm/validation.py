@@ -1,6 +1,7 @@
 """What every request body and parameter is held to, whatever the endpoint."""
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -18,6 +19,8 @@ MALFORMED = "Malformed JSON: the body could not be parsed."
 TOO_DEEP = f"The body is nested more than {MAX_DEPTH} levels deep."
 NOT_UTF8 = "The body must be UTF-8."
 DUPLICATE_KEY = "Given more than once in the same object."
+TOO_MANY_DIGITS = "A number in the body has too many digits."
+DIGITS = re.compile(r"[0-9]+")
 
 
 class BodyError(Exception):
@@ -44,6 +47,18 @@ def contains_nul(value: Any) -> bool:
             stack.extend(item)
             stack.extend(item.values())
     return False
+
+
+def parse_digits(raw: str, maximum: int) -> int | None:
+    """ASCII digits (no sign, blank or underscore) as a number, or None for anything else.
+    A number above `maximum` is read as maximum + 1 without converting its digits, so that
+    int() never meets a long string (Python refuses more than 4,300 digits)."""
+    if not DIGITS.fullmatch(raw):
+        return None
+    significant = raw.lstrip("0")
+    if len(significant) > len(str(maximum)):
+        return maximum + 1
+    return int(significant or "0")
 
 
 def nests_deeper_than(value: Any, limit: int) -> bool:
@@ -101,6 +116,8 @@ def parse_json_body(raw: bytes) -> Any:
         raise BodyError(DETAIL, TOO_DEEP) from None
     except json.JSONDecodeError:
         raise BodyError(DETAIL, MALFORMED) from None
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        raise BodyError(DETAIL, TOO_MANY_DIGITS) from None
     if nests_deeper_than(value, MAX_DEPTH):
         raise BodyError(DETAIL, TOO_DEEP)
     if duplicates:
