@@ -156,8 +156,12 @@ def whole_number(name: str, raw: str, maximum: int) -> int:
 
 
 def parse_sort(raw: str) -> tuple[SortKey, ...]:
-    keys = []
-    for part in raw.split(","):
+    parts = raw.split(",")
+    # Each field at most once, so never more keys than fields (SQLite takes at most 2,000).
+    if len(parts) > len(SORT_FIELDS):
+        raise bad_parameter("sort_by", f"At most {len(SORT_FIELDS)} fields, each once.")
+    keys: list[SortKey] = []
+    for part in parts:
         field, _, direction = part.strip().partition(":")
         if field not in SORT_FIELDS:
             raise bad_parameter(
@@ -165,6 +169,8 @@ def parse_sort(raw: str) -> tuple[SortKey, ...]:
             )
         if direction not in ("", "asc", "desc"):
             raise bad_parameter("sort_by", f"Unknown sort order '{direction}'; asc or desc.")
+        if any(key.field == field for key in keys):
+            raise bad_parameter("sort_by", f"'{field}' is given more than once.")
         keys.append(SortKey(field, descending=direction == "desc"))
     return tuple(keys)
 

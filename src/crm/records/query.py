@@ -89,7 +89,11 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
     terms = [term.strip() for term in (raw or DEFAULT_ORDERING).split(",") if term.strip()]
     if not terms:
         raise ApiError(400, {"ordering": "Name at least one field."})
+    # Each field at most once, so never more terms than fields (SQLite takes at most 2,000).
+    if len(terms) > len(allowed):
+        raise ApiError(400, {"ordering": f"At most {len(allowed)} fields, each once."})
     order: list[UnaryExpression[Any]] = []
+    seen: set[str] = set()
     for term in terms:
         name = term.removeprefix("-")
         if name not in allowed:
@@ -97,6 +101,9 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
                 400,
                 {"ordering": f"Cannot order by '{name}'; use one of {', '.join(sorted(allowed))}."},
             )
+        if name in seen:
+            raise ApiError(400, {"ordering": f"'{name}' is given more than once."})
+        seen.add(name)
         column = getattr(model, name)
         order.append(column.desc() if term.startswith("-") else column.asc())
     order.append(model.id.asc())  # ties broken by id, so that pages never overlap
