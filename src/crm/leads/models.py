@@ -3,10 +3,10 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Index, String, Text, func, text
+from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.db import Base
+from crm.db import Base, folded
 from crm.records.models import RecordMixin, record_table_args
 
 STATUSES = ("new", "assigned", "in_process", "qualified", "recycled", "closed", "converted")
@@ -38,7 +38,7 @@ class Lead(RecordMixin, Base):
         Index(
             "uq_leads_org_id_email",
             "org_id",
-            func.lower(email),
+            folded(email),
             unique=True,
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),

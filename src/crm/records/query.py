@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from crm.auth.tokens import Principal
 from crm.customfields.service import definitions, filter_value
+from crm.db import folded
 from crm.errors import ApiError
 from crm.pagination import PageParams, page_params
 from crm.records.read import read_statement, record_body
@@ -165,7 +166,8 @@ async def filter_conditions(
         if len(term) > SEARCH_MAX:
             raise ApiError(400, {"search": f"At most {SEARCH_MAX} characters."})
         expression = search_expression(model, spec.search)
-        conditions.append(expression.ilike(like_pattern(term), escape="\\"))
+        pattern = folded(like_pattern(term))
+        conditions.append(folded(expression).like(pattern, escape="\\"))
 
     cf_params = [key for key in query if key.startswith(CUSTOM_FIELD_PREFIX)]
     if cf_params:
@@ -202,7 +204,7 @@ def exact_match(spec: EntitySpec, principal: Principal, name: str, raw: str) -> 
         return column == parse_filter_id(name, raw)
     target = link.target
     matching = select(target.id).where(
-        target.org_id == principal.org_id, func.lower(getattr(target, link.by)) == raw.lower()
+        target.org_id == principal.org_id, folded(getattr(target, link.by)) == folded(raw)
     )
     return column.in_(matching)
 
