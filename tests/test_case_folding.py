@@ -75,30 +75,32 @@ EMAIL_PAIRS = [
 ]
 
 
-@pytest.mark.parametrize(("first", "second", "same"), EMAIL_PAIRS)
 async def test_lead_email_uniqueness_folds_as_unicode_lowercase(
-    api: httpx.AsyncClient, world: World, first: str, second: str, same: bool
+    api: httpx.AsyncClient, world: World
 ) -> None:
-    assert (first.lower() == second.lower()) is same  # the folding is Python's str.lower
-    created = await api.post(
-        "/api/leads/", json={"title": "One", "email": first}, headers=world.admin.headers
-    )
-    assert created.status_code == 201, created.text
-    again = await api.post(
-        "/api/leads/", json={"title": "Two", "email": second}, headers=world.admin.headers
-    )
-    if same:
-        assert again.status_code == 400, again.text
-        assert set(again.json()["errors"]) == {"email"}
-    else:
-        assert again.status_code == 201, again.text
-    # Unique per org only: the other org takes it, and sees none of the first org's leads.
-    theirs = await api.post(
-        "/api/leads/", json={"title": "Theirs", "email": first}, headers=world.other.headers
-    )
-    assert theirs.status_code == 201, theirs.text
+    for number, (first, second, same) in enumerate(EMAIL_PAIRS):
+        assert (first.lower() == second.lower()) is same  # the folding is Python's str.lower
+        # A domain of its own for each pair, so that pairs do not meet.
+        first, second = (email.replace("@", f"@{number}.") for email in (first, second))
+        created = await api.post(
+            "/api/leads/", json={"title": "One", "email": first}, headers=world.admin.headers
+        )
+        assert created.status_code == 201, created.text
+        again = await api.post(
+            "/api/leads/", json={"title": "Two", "email": second}, headers=world.admin.headers
+        )
+        if same:
+            assert again.status_code == 400, (first, second, again.text)
+            assert set(again.json()["errors"]) == {"email"}
+        else:
+            assert again.status_code == 201, (first, second, again.text)
+        # Unique per org only: the other org takes it.
+        theirs = await api.post(
+            "/api/leads/", json={"title": "Theirs", "email": first}, headers=world.other.headers
+        )
+        assert theirs.status_code == 201, theirs.text
     listed = await api.get("/api/leads/", headers=world.other.headers)
-    assert [lead["id"] for lead in listed.json()["results"]] == [theirs.json()["id"]]
+    assert {lead["title"] for lead in listed.json()["results"]} == {"Theirs"}
 
 
 async def test_the_unique_index_folds_as_the_check_does(
@@ -130,29 +132,29 @@ async def test_the_unique_index_folds_as_the_check_does(
     assert (await api.get(f"/api/leads/{lead_id}/", headers=world.other.headers)).status_code == 404
 
 
-@pytest.mark.parametrize(
-    ("title", "term", "found"),
-    [
-        ("İSTANBUL fair", "i̇stanbul", True),
-        ("İSTANBUL fair", "İstanbul", True),
-        ("İSTANBUL fair", "istanbul", False),  # a dotted capital I keeps its dot, as é its accent
-        ("ΟΔΟΣ ΑΘΗΝΑ", "οδος", True),
-        ("ΟΔΟΣ ΑΘΗΝΑ", "ΟΔΟΣ", True),
-        ("GROẞE Messe", "große", True),
-        ("\u212aELVIN scale", "kelvin", True),
-    ],
-)
-async def test_search_folds_as_unicode_lowercase(
-    api: httpx.AsyncClient, world: World, title: str, term: str, found: bool
-) -> None:
-    assert (term.lower() in title.lower()) is found
-    created = await api.post("/api/leads/", json={"title": title}, headers=world.admin.headers)
-    assert created.status_code == 201, created.text
-    listed = await api.get("/api/leads/", params={"search": term}, headers=world.admin.headers)
-    expected = [created.json()["id"]] if found else []
-    assert [lead["id"] for lead in listed.json()["results"]] == expected
-    theirs = await api.get("/api/leads/", params={"search": term}, headers=world.other.headers)
-    assert theirs.json()["count"] == 0
+SEARCHED_TITLES = ("İSTANBUL fair", "istanbul plain", "ΟΔΟΣ ΑΘΗΝΑ", "GROẞE Messe", "\u212aELVIN")
+# (term, the titles it finds)
+SEARCHES = [
+    ("i̇stanbul", {"İSTANBUL fair"}),
+    ("İstanbul", {"İSTANBUL fair"}),
+    ("istanbul", {"istanbul plain"}),  # a dotted capital I keeps its dot, as é its accent
+    ("οδος", {"ΟΔΟΣ ΑΘΗΝΑ"}),
+    ("ΟΔΟΣ", {"ΟΔΟΣ ΑΘΗΝΑ"}),
+    ("große", {"GROẞE Messe"}),
+    ("kelvin", {"\u212aELVIN"}),
+]
+
+
+async def test_search_folds_as_unicode_lowercase(api: httpx.AsyncClient, world: World) -> None:
+    for title in SEARCHED_TITLES:
+        created = await api.post("/api/leads/", json={"title": title}, headers=world.admin.headers)
+        assert created.status_code == 201, created.text
+    for term, titles in SEARCHES:
+        assert titles == {title for title in SEARCHED_TITLES if term.lower() in title.lower()}
+        found = await api.get("/api/leads/", params={"search": term}, headers=world.admin.headers)
+        assert {lead["title"] for lead in found.json()["results"]} == titles, term
+        theirs = await api.get("/api/leads/", params={"search": term}, headers=world.other.headers)
+        assert theirs.json()["count"] == 0
 
 
 async def test_source_names_fold_as_unicode_lowercase(api: httpx.AsyncClient, world: World) -> None:
@@ -175,7 +177,7 @@ async def test_the_folding_is_python_lowercase_for_every_cased_letter(app: FastA
     """On PostgreSQL (ICU) as on SQLite (Python): every code point that has a case."""
     letters = [
         chr(code)
-        for code in range(0x110000)
+        for code in range(0x20000)  # the last cased letters are Adlam's, U+1E9xx
         if not 0xD800 <= code <= 0xDFFF and chr(code).lower() != chr(code).upper()
     ]
     text = "\n".join(letters)

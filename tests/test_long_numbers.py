@@ -5,7 +5,6 @@ a body length, 400 (422 in /v2/) for a body."""
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from crm.lead_sources.service import ID_MAX
 from crm.validation import TOO_MANY_DIGITS
@@ -17,15 +16,18 @@ HUGE = "9" * 5000
 PADDED_ONE = "0" * 5000 + "1"
 
 
-@pytest.mark.parametrize(
-    ("param", "value"),
-    [("page", HUGE), ("per_page", HUGE), ("ids", HUGE), ("ids", f"1,{HUGE}"), ("page", "-" + HUGE)],
-)
 async def test_v2_refuses_a_huge_number_in_a_parameter(
-    api: httpx.AsyncClient, world: World, param: str, value: str
+    api: httpx.AsyncClient, world: World
 ) -> None:
-    response = await api.get(SOURCES, params={param: value}, headers=world.admin.headers)
-    assert_base_error(response, 400, param)
+    for param, value in (
+        ("page", HUGE),
+        ("per_page", HUGE),
+        ("ids", HUGE),
+        ("ids", f"1,{HUGE}"),
+        ("page", "-" + HUGE),
+    ):
+        response = await api.get(SOURCES, params={param: value}, headers=world.admin.headers)
+        assert_base_error(response, 400, param)
 
 
 async def test_v2_reads_a_huge_path_id_as_a_missing_source(
