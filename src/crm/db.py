@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import MetaData, event, func, select, text
+from sqlalchemy import MetaData, String, collate, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from sqlalchemy.sql.functions import FunctionElement
 from starlette.requests import Request
 
 NAMING_CONVENTION = {
@@ -53,6 +55,54 @@ def unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+# The root locale of ICU: Unicode's own case mapping, whatever the server's locale.
+ICU_ROOT = "und-x-icu"
+
+
+class folded(FunctionElement[str]):
+    """`expression` (a column, an SQL expression or a Python string) in the one case folding
+    of every case-insensitive comparison, unique index and search: Unicode's full lowercase
+    mapping (Python's str.lower: `İ` is `i̇`, `ẞ` is `ß`, a final `Σ` is `ς`), the same on
+    both databases and independent of PostgreSQL's locale: PostgreSQL lowers with ICU's
+    root locale, SQLite with Python's str.lower (see create_engine)."""
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded(element: folded, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(func.lower(*element.clauses), **kw))
+
+
+@compiles(folded, "postgresql")
+def _folded_postgresql(element: folded, compiler: Any, **kw: Any) -> str:
+    (expression,) = element.clauses
+    return str(compiler.process(func.lower(collate(expression, ICU_ROOT)), **kw))
+
+
+class by_code_point(FunctionElement[str]):
+    """`expression` sorted by code point, as SQLite sorts text, rather than by PostgreSQL's
+    collation (the server's locale, or ICU's for a folded value)."""
+
+    type = String()
+    name = "by_code_point"
+    inherit_cache = True
+
+
+@compiles(by_code_point)
+def _by_code_point(element: by_code_point, compiler: Any, **kw: Any) -> str:
+    (expression,) = element.clauses
+    return str(compiler.process(expression, **kw))
+
+
+@compiles(by_code_point, "postgresql")
+def _by_code_point_postgresql(element: by_code_point, compiler: Any, **kw: Any) -> str:
+    (expression,) = element.clauses
+    return str(compiler.process(collate(expression, "C"), **kw))
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
@@ -65,8 +115,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
-            # SQLite's own lower() folds ASCII only; Python's folds every letter, as
-            # PostgreSQL's does, so case-insensitive uniqueness, lookups and search agree.
+            # SQLite's own lower() folds ASCII only; Python's folds every letter as
+            # PostgreSQL's ICU lower does (see folded), so both databases agree.
             dbapi_conn.run_async(
                 lambda conn: conn.create_function("lower", 1, unicode_lower, deterministic=True)
             )

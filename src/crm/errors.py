@@ -25,6 +25,7 @@ V2_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "request_too_large",
+    415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limit_exceeded",
     500: "server_error",

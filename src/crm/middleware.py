@@ -1,6 +1,7 @@
 """The outermost request pipeline: request id, rate limit, body size limit, and the 500
 that never shows a stack trace. Pure ASGI, so that it costs little on every request."""
 
+import email.message
 import logging
 import uuid
 
@@ -8,13 +9,19 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.config import Settings
-from crm.errors import DETAIL, error_response
+from crm.errors import DETAIL, error_response, is_v2
 from crm.ratelimit import EXEMPT_PATHS, RateLimiter
+from crm.validation import BodyError, parse_json_body
 
 logger = logging.getLogger("crm")
 
 REQUEST_ID_MAX = 200
 UPLOAD_SUFFIX = "/upload/"
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+UNSUPPORTED_MEDIA_TYPE = (
+    "The body must be JSON in UTF-8, sent as Content-Type: application/json"
+    " and without a Content-Encoding."
+)
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -86,22 +93,34 @@ class Pipeline:
                     await reply(429, {DETAIL: "Rate limit exceeded; slow down."})
                     return
 
-        limit = (
-            self.settings.upload_max_bytes
-            if scope["path"].endswith(UPLOAD_SUFFIX)
-            else self.settings.body_max_bytes
-        )
+        upload = scope["path"].endswith(UPLOAD_SUFFIX)
+        limit = self.settings.upload_max_bytes if upload else self.settings.body_max_bytes
         too_large = {DETAIL: f"The request body is larger than the limit of {limit} bytes."}
         length = headers.get(b"content-length")
+        size = None
         if length is not None:
-            if not length.isdigit() or int(length) > limit:
+            # Digits and no more of them than the limit has: int() never meets a long string.
+            if not length.isdigit() or len(length) > len(str(limit)) or int(length) > limit:
                 await reply(413, too_large)
                 return
-        elif headers.get(b"transfer-encoding"):
+            size = int(length)
+        chunked = size is None and bool(headers.get(b"transfer-encoding"))
+        # Every body but an upload's is JSON, checked here once for both dialects.
+        json_body = scope["method"] in JSON_METHODS and not upload
+        if chunked or (json_body and size):
             body = await read_body(receive, limit)
             if body is None:
                 await reply(413, too_large)
                 return
+            if json_body and body:
+                if not is_json_media_type(headers):
+                    await reply(415, {DETAIL: UNSUPPORTED_MEDIA_TYPE})
+                    return
+                try:
+                    parse_json_body(body)
+                except BodyError as error:
+                    await reply(422 if is_v2(scope["path"]) else 400, error.errors)
+                    return
             receive = replay(body, receive)
 
         if scope["method"] == "HEAD":
@@ -109,6 +128,23 @@ class Pipeline:
             scope = {**scope, "method": "GET"}
             send = without_body(send)
         await self.app(scope, receive, send)
+
+
+def is_json_media_type(headers: dict[bytes, bytes]) -> bool:
+    """Whether the request says its body is JSON (application/json or application/*+json)
+    in UTF-8 (no charset, or utf-8), and not compressed."""
+    encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+    raw = headers.get(b"content-type")
+    if raw is None or encoding != b"identity":
+        return False
+    message = email.message.Message()
+    message["content-type"] = raw.decode("latin-1")
+    kind = message.get_content_type()  # lower-cased; text/plain when malformed
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        return False
+    return message.get_content_charset() in (None, "utf-8", "utf8")
 
 
 def without_body(send: Send) -> Send:

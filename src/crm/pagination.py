@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from crm.errors import ApiError
+from crm.validation import parse_digits
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -25,10 +26,11 @@ class PageParams:
 
 
 def positive_int(name: str, raw: str, maximum: int | None = None) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, {name: "A whole number is required."}) from None
+    """ASCII digits; without a maximum, a number too long to convert is read as one past
+    MAX_OFFSET: a page that far is past the end, as any other."""
+    value = parse_digits(raw, maximum or MAX_OFFSET)
+    if value is None:
+        raise ApiError(400, {name: "A whole number is required."})
     if value < 1 or (maximum is not None and value > maximum):
         bound = f" and at most {maximum}" if maximum is not None else ""
         raise ApiError(400, {name: f"Must be at least 1{bound}."})

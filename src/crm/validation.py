@@ -1,22 +1,129 @@
 """What every request body and parameter is held to, whatever the endpoint."""
 
+import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from crm.errors import DETAIL
+
 # Neither PostgreSQL text nor JSONB can hold a NUL character: a value with one is refused.
 NUL_REASON = "May not contain a NUL character."
 
+# How deep a JSON body may nest (the top-level object is 1). No body of the API needs more
+# than a few levels; the bound keeps every walk of a body, the library ones included, far
+# from the recursion limit.
+MAX_DEPTH = 32
+MALFORMED = "Malformed JSON: the body could not be parsed."
+TOO_DEEP = f"The body is nested more than {MAX_DEPTH} levels deep."
+NOT_UTF8 = "The body must be UTF-8."
+DUPLICATE_KEY = "Given more than once in the same object."
+TOO_MANY_DIGITS = "A number in the body has too many digits."
+DIGITS = re.compile(r"[0-9]+")
+
+
+class BodyError(Exception):
+    """A request body that is not acceptable JSON; `errors` maps a field (or `detail`)
+    to a reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.errors = {field: reason}
+        super().__init__(f"{field}: {reason}")
+
 
 def contains_nul(value: Any) -> bool:
-    """Whether a JSON value (or a query value) holds a NUL character anywhere."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(contains_nul(item) for item in value)
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
+    """Whether a JSON value (or a query value) holds a NUL character anywhere. Iterative,
+    so that no nesting overflows the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
     return False
+
+
+def parse_digits(raw: str, maximum: int) -> int | None:
+    """ASCII digits (no sign, blank or underscore) as a number, or None for anything else.
+    A number above `maximum` is read as maximum + 1 without converting its digits, so that
+    int() never meets a long string (Python refuses more than 4,300 digits)."""
+    if not DIGITS.fullmatch(raw):
+        return None
+    significant = raw.lstrip("0")
+    if len(significant) > len(str(maximum)):
+        return maximum + 1
+    return int(significant or "0")
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a JSON value has arrays or objects more than `limit` levels deep; one level
+    at a time, without recursion."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        below: list[Any] = []
+        for item in level:
+            below.extend(item.values() if isinstance(item, dict) else item)
+        level = [item for item in below if isinstance(item, dict | list)]
+        if not level:
+            return False
+    return True
+
+
+def path_to(root: Any, target: Any) -> list[str]:
+    """The keys and indexes from `root` to the container `target` (identity), found
+    without recursion."""
+    stack: list[tuple[Any, list[str]]] = [(root, [])]
+    while stack:
+        item, path = stack.pop()
+        if item is target:
+            return path
+        if isinstance(item, dict):
+            stack.extend((value, [*path, str(key)]) for key, value in item.items())
+        elif isinstance(item, list):
+            stack.extend((value, [*path, str(index)]) for index, value in enumerate(item))
+    return []
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON, or BodyError: UTF-8 only, no key twice in one object (which
+    of the two was meant cannot be told), nested at most MAX_DEPTH levels deep."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError(DETAIL, NOT_UTF8) from None
+    duplicates: list[tuple[dict[str, Any], str]] = []
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    duplicates.append((obj, key))
+                    break
+                seen.add(key)
+        return obj
+
+    try:
+        value = json.loads(text, object_pairs_hook=unique_keys)
+    except RecursionError:
+        raise BodyError(DETAIL, TOO_DEEP) from None
+    except json.JSONDecodeError:
+        raise BodyError(DETAIL, MALFORMED) from None
+    except ValueError:  # an integer longer than Python converts (4,300 digits)
+        raise BodyError(DETAIL, TOO_MANY_DIGITS) from None
+    if nests_deeper_than(value, MAX_DEPTH):
+        raise BodyError(DETAIL, TOO_DEEP)
+    if duplicates:
+        obj, key = duplicates[0]
+        raise BodyError(".".join([*path_to(value, obj), key]), DUPLICATE_KEY)
+    return value
 
 
 class InputModel(BaseModel):

@@ -3,10 +3,10 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.db import Base, utcnow
+from crm.db import Base, folded, utcnow
 from crm.orgs.models import profile_fk
 
 DEFAULT_SOURCES = (
@@ -37,6 +37,6 @@ class LeadSource(Base):
 
     __table_args__ = (
         profile_fk("created_by_id"),
-        Index("uq_lead_sources_org_id_name", "org_id", func.lower(name), unique=True),
+        Index("uq_lead_sources_org_id_name", "org_id", folded(name), unique=True),
         Index("uq_lead_sources_id", "id", unique=True),
     )

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.db import Base, next_numbers, utcnow
+from crm.db import Base, by_code_point, folded, next_numbers, utcnow
 from crm.lead_sources.models import DEFAULT_SOURCES, ID_SEQUENCE, LeadSource
 from crm.orgs.models import Profile, User
 from crm.validation import NUL_REASON, contains_nul
@@ -121,9 +121,9 @@ def _source(row: LeadSource, creator_number: int | None) -> Source:
 def _order_by(sort: Sequence[SortKey]) -> list[ColumnElement[Any]]:
     columns: dict[str, Any] = {
         "id": LeadSource.id,
-        # Names are unique whatever their case, so their lower-case form orders them fully
-        # and the same way on every database.
-        "name": func.lower(LeadSource.name),
+        # Names are unique whatever their case, so their folded form orders them fully,
+        # by code point on every database.
+        "name": by_code_point(folded(LeadSource.name)),
         "updated_at": LeadSource.updated_at,
         "created_at": LeadSource.created_at,
     }
@@ -201,7 +201,7 @@ async def find_by_name(session: AsyncSession, org_id: uuid.UUID, name: str) -> L
     case), or None."""
     found: LeadSource | None = await session.scalar(
         select(LeadSource).where(
-            LeadSource.org_id == org_id, func.lower(LeadSource.name) == name.strip().lower()
+            LeadSource.org_id == org_id, folded(LeadSource.name) == folded(name.strip())
         )
     )
     return found
@@ -252,7 +252,7 @@ async def _name_taken(
     session: AsyncSession, org_id: uuid.UUID, name: str, except_id: int | None = None
 ) -> bool:
     statement = select(LeadSource.id).where(
-        LeadSource.org_id == org_id, func.lower(LeadSource.name) == name.lower()
+        LeadSource.org_id == org_id, folded(LeadSource.name) == folded(name)
     )
     if except_id is not None:
         statement = statement.where(LeadSource.id != except_id)
@@ -260,7 +260,7 @@ async def _name_taken(
 
 
 def _is_name_conflict(error: IntegrityError) -> bool:
-    """Whether the unique index on (org_id, lower(name)) refused the write: PostgreSQL names
+    """Whether the unique index on (org_id, folded(name)) refused the write: PostgreSQL names
     the index, SQLite too (`index 'uq_…'`)."""
     return NAME_INDEX in str(error.orig)
 

@@ -3,7 +3,6 @@ service. It only translates: query parameters and body envelopes in, records and
 collections out, the service's errors into the Base error envelope (errors.py renders every
 ApiError of a /v2/ path in it, with `logref` = the request id)."""
 
-import re
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
@@ -29,7 +28,7 @@ from crm.lead_sources.service import (
     SourceQuery,
 )
 from crm.responses import JSONResponse
-from crm.validation import NUL_REASON, contains_nul
+from crm.validation import NUL_REASON, contains_nul, parse_digits
 
 router = APIRouter(prefix="/v2/lead_sources", tags=["lead sources (/v2/)"])
 
@@ -42,7 +41,6 @@ QUERY_PARAMETERS = ("page", "per_page", "sort_by", "ids", "name")
 WRITABLE = ("name", "resource_type")
 # What a client sends back of what it read: ignored in a body.
 READ_ONLY = ("id", "creator_id", "created_at", "updated_at")
-DIGITS = re.compile(r"[0-9]+")
 
 
 # --- the documented shapes (OpenAPI) ---------------------------------------------------
@@ -138,10 +136,8 @@ def refuse(error: service.SourceError) -> NoReturn:
 
 def path_id(raw: str) -> int:
     """An id from the URL; anything that cannot be one is answered like a missing source."""
-    if not DIGITS.fullmatch(raw):
-        raise not_found()
-    value = int(raw)
-    if not 1 <= value <= ID_MAX:
+    value = parse_digits(raw, ID_MAX)
+    if value is None or not 1 <= value <= ID_MAX:
         raise not_found()
     return value
 
@@ -151,17 +147,21 @@ def bad_parameter(name: str, reason: str) -> ApiError:
 
 
 def whole_number(name: str, raw: str, maximum: int) -> int:
-    if not DIGITS.fullmatch(raw.strip()):
+    value = parse_digits(raw.strip(), maximum)
+    if value is None:
         raise bad_parameter(name, "A whole number is required.")
-    value = int(raw)
     if not 1 <= value <= maximum:
         raise bad_parameter(name, f"Must be between 1 and {maximum}.")
     return value
 
 
 def parse_sort(raw: str) -> tuple[SortKey, ...]:
-    keys = []
-    for part in raw.split(","):
+    parts = raw.split(",")
+    # Each field at most once, so never more keys than fields (SQLite takes at most 2,000).
+    if len(parts) > len(SORT_FIELDS):
+        raise bad_parameter("sort_by", f"At most {len(SORT_FIELDS)} fields, each once.")
+    keys: list[SortKey] = []
+    for part in parts:
         field, _, direction = part.strip().partition(":")
         if field not in SORT_FIELDS:
             raise bad_parameter(
@@ -169,6 +169,8 @@ def parse_sort(raw: str) -> tuple[SortKey, ...]:
             )
         if direction not in ("", "asc", "desc"):
             raise bad_parameter("sort_by", f"Unknown sort order '{direction}'; asc or desc.")
+        if any(key.field == field for key in keys):
+            raise bad_parameter("sort_by", f"'{field}' is given more than once.")
         keys.append(SortKey(field, descending=direction == "desc"))
     return tuple(keys)
 
@@ -176,10 +178,10 @@ def parse_sort(raw: str) -> tuple[SortKey, ...]:
 def parse_ids(values: list[str]) -> tuple[int, ...]:
     ids: list[int] = []
     for part in ",".join(values).split(","):
-        part = part.strip()
-        if not DIGITS.fullmatch(part) or not 1 <= int(part) <= ID_MAX:
+        value = parse_digits(part.strip(), ID_MAX)
+        if value is None or not 1 <= value <= ID_MAX:
             raise bad_parameter("ids", "Must be a comma-separated list of lead source ids.")
-        ids.append(int(part))
+        ids.append(value)
     if len(ids) > MAX_IDS:
         raise bad_parameter("ids", f"At most {MAX_IDS} ids.")
     return tuple(dict.fromkeys(ids))

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import StrictBool, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from crm.accounts.spec import ACCOUNTS
 from crm.auth.deps import CurrentPrincipal
 from crm.auth.tokens import Principal
 from crm.contacts.spec import CONTACTS
-from crm.db import SessionDep, utcnow
+from crm.db import SessionDep, folded, utcnow
 from crm.errors import ApiError
 from crm.leads.spec import LEADS
 from crm.opportunities.spec import OPPORTUNITIES
@@ -78,7 +78,7 @@ async def contact_with_email(session: SessionDep, principal: Principal, email: s
     return await session.scalar(
         select(model.id).where(
             model.org_id == principal.org_id,
-            func.lower(model.email) == email.lower(),
+            folded(model.email) == folded(email),
             *alive(model),
         )
     )

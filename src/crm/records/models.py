@@ -17,14 +17,13 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.schema import SchemaItem
 
-from crm.db import new_uuid, utcnow
+from crm.db import folded, new_uuid, utcnow
 from crm.orgs.models import profile_fk
 
 # JSONB on PostgreSQL (indexable with GIN), JSON text on SQLite.
@@ -64,7 +63,7 @@ def unique_live(model: Any, name: str) -> Index:
     return Index(
         f"uq_{model.__tablename__}_org_id_{name}",
         model.org_id,
-        func.lower(getattr(model, name)),
+        folded(getattr(model, name)),
         unique=True,
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),

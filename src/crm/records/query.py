@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from crm.auth.tokens import Principal
 from crm.customfields.service import definitions, filter_value
+from crm.db import folded
 from crm.errors import ApiError
 from crm.ids import parse_id
 from crm.pagination import PageParams, page_params
@@ -90,7 +91,11 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
     terms = [term.strip() for term in (raw or DEFAULT_ORDERING).split(",") if term.strip()]
     if not terms:
         raise ApiError(400, {"ordering": "Name at least one field."})
+    # Each field at most once, so never more terms than fields (SQLite takes at most 2,000).
+    if len(terms) > len(allowed):
+        raise ApiError(400, {"ordering": f"At most {len(allowed)} fields, each once."})
     order: list[UnaryExpression[Any]] = []
+    seen: set[str] = set()
     for term in terms:
         name = term.removeprefix("-")
         if name not in allowed:
@@ -98,6 +103,9 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
                 400,
                 {"ordering": f"Cannot order by '{name}'; use one of {', '.join(sorted(allowed))}."},
             )
+        if name in seen:
+            raise ApiError(400, {"ordering": f"'{name}' is given more than once."})
+        seen.add(name)
         column = getattr(model, name)
         order.append(column.desc() if term.startswith("-") else column.asc())
     order.append(model.id.asc())  # ties broken by id, so that pages never overlap
@@ -159,7 +167,8 @@ async def filter_conditions(
         if len(term) > SEARCH_MAX:
             raise ApiError(400, {"search": f"At most {SEARCH_MAX} characters."})
         expression = search_expression(model, spec.search)
-        conditions.append(expression.ilike(like_pattern(term), escape="\\"))
+        pattern = folded(like_pattern(term))
+        conditions.append(folded(expression).like(pattern, escape="\\"))
 
     cf_params = [key for key in query if key.startswith(CUSTOM_FIELD_PREFIX)]
     if cf_params:
@@ -194,7 +203,7 @@ def exact_match(spec: EntitySpec, principal: Principal, name: str, raw: str) -> 
     column = getattr(model, link.column)
     target = link.target
     by = getattr(target, link.by)
-    value = by == parse_filter_id(name, raw) if link.by == "id" else func.lower(by) == raw.lower()
+    value = by == parse_filter_id(name, raw) if link.by == "id" else folded(by) == folded(raw)
     # A link to a deleted record reads as null, so it matches no id either.
     matching = select(target.id).where(target.org_id == principal.org_id, value, *alive(target))
     return column.in_(matching)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
 from crm.customfields.service import definition_body, definitions, validate_values
-from crm.db import new_uuid, utcnow
+from crm.db import folded, new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.read import alive, read_bodies, read_statement
@@ -90,7 +90,7 @@ async def link_columns(
             continue
         target = link.target
         by = getattr(target, link.by)
-        match = func.lower(by) == str(value).lower() if link.by != "id" else by == value
+        match = folded(by) == folded(str(value)) if link.by != "id" else by == value
         conditions = [target.org_id == principal.org_id, match, *alive(target)]
         # A share lock: the linked row cannot be deleted before this write commits.
         found = await session.scalar(
@@ -205,7 +205,7 @@ async def check_unique(
         conditions = [
             model.org_id == org_id,
             model.deleted_at.is_(None),
-            func.lower(getattr(model, name)) == str(value).lower(),
+            folded(getattr(model, name)) == folded(str(value)),
         ]
         if record_id is not None:
             conditions.append(model.id != record_id)

@@ -27,11 +27,15 @@ SEARCH = {
 UNIQUE = {"accounts": "name", "contacts": "email"}
 
 
+# The expression of crm.db.folded on PostgreSQL (ICU's root locale, whatever the server's).
+FOLDED = '(lower(({}) COLLATE "und-x-icu"))'
+
+
 def create_postgresql_indexes(table: str) -> None:
     """The GIN indexes of crm.records.models.record_table_args, and the trigram index of
-    the table's search expression."""
-    searched = " || ' ' || ".join(f"coalesce({name}, '')" for name in SEARCH[table])
-    op.execute(f"CREATE INDEX pgx_{table}_search ON {table} USING gin (({searched}) gin_trgm_ops)")
+    the table's folded search expression."""
+    searched = FOLDED.format(" || ' ' || ".join(f"coalesce({name}, '')" for name in SEARCH[table]))
+    op.execute(f"CREATE INDEX pgx_{table}_search ON {table} USING gin ({searched} gin_trgm_ops)")
     op.execute(
         f"CREATE INDEX pgx_{table}_custom_fields ON {table}"
         " USING gin (custom_fields jsonb_path_ops) WITH (fastupdate = off)"
@@ -40,13 +44,19 @@ def create_postgresql_indexes(table: str) -> None:
 
 
 def create_unique_live(table: str, column: str) -> None:
+    """crm.records.models.unique_live: folded as crm.db.folded folds."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"CREATE UNIQUE INDEX uq_{table}_org_id_{column}"
+            f" ON {table} (org_id, {FOLDED.format(column)}) WHERE deleted_at IS NULL"
+        )
+        return
     op.create_index(
         f"uq_{table}_org_id_{column}",
         table,
         ["org_id", sa.text(f"lower({column})")],
         unique=True,
         sqlite_where=sa.text("deleted_at IS NULL"),
-        postgresql_where=sa.text("deleted_at IS NULL"),
     )
 
 
@@ -344,7 +354,9 @@ def upgrade() -> None:
 
     # SQLite's batch mode copies the table and cannot carry an expression index: it is
     # dropped and made anew around the copy.
-    op.drop_index("uq_leads_org_id_email", table_name="leads")
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.drop_index("uq_leads_org_id_email", table_name="leads")
     with (
         warnings.catch_warnings(),
         op.batch_alter_table("leads", schema=None) as batch_op,
@@ -370,14 +382,8 @@ def upgrade() -> None:
             ["org_id", "id"],
         )
 
-    op.create_index(
-        "uq_leads_org_id_email",
-        "leads",
-        ["org_id", sa.text("lower(email)")],
-        unique=True,
-        sqlite_where=sa.text("deleted_at IS NULL"),
-        postgresql_where=sa.text("deleted_at IS NULL"),
-    )
+    if sqlite:
+        create_unique_live("leads", "email")
     # ### end Alembic commands ###
     for table, column in UNIQUE.items():
         create_unique_live(table, column)
