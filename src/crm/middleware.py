@@ -1,5 +1,6 @@
-"""The outermost request pipeline: request id, rate limit, body size limit, and the 500
-that never shows a stack trace. Pure ASGI, so that it costs little on every request."""
+"""The outermost request pipeline: request id, an allowed Host, rate limit, body size limit,
+and the 500 that never shows a stack trace. Pure ASGI, so that it costs little on every
+request."""
 
 import logging
 import uuid
@@ -15,6 +16,8 @@ logger = logging.getLogger("crm")
 
 REQUEST_ID_MAX = 200
 UPLOAD_SUFFIX = "/upload/"
+# Answered whatever the Host: a load balancer's probe names the node's own address.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -24,6 +27,14 @@ def pick_request_id(raw: bytes | None) -> str:
         if value.isascii() and value.isprintable() and value.strip():
             return value
     return uuid.uuid4().hex
+
+
+def host_name(raw: bytes | None) -> str:
+    """The host of a Host header, in lower case and without its port."""
+    host = (raw or b"").decode("latin-1").strip().lower()
+    if host.startswith("["):  # an IPv6 address
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 class Pipeline:
@@ -85,6 +96,12 @@ class Pipeline:
                 if not decision.allowed:
                     await reply(429, {DETAIL: "Rate limit exceeded; slow down."})
                     return
+
+        if self.settings.allowed_hosts and scope["path"] not in HEALTH_PATHS:
+            host = host_name(headers.get(b"host"))
+            if host not in self.settings.allowed_hosts:
+                await reply(400, {DETAIL: f"This server does not serve the host {host!r}."})
+                return
 
         limit = (
             self.settings.upload_max_bytes
