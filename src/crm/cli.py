@@ -59,19 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     migrate(settings.database_url)
     if args.command == "serve":
-        import uvicorn
+        from crm.server import serve as run_server
 
-        uvicorn.run(
-            "crm.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            proxy_headers=False,
-        )
+        run_server(args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":

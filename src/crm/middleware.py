@@ -1,9 +1,10 @@
-"""The outermost request pipeline: request id, an allowed Host, rate limit, body size limit,
-and the 500 that never shows a stack trace. Pure ASGI, so that it costs little on every
-request."""
+"""The outermost request pipeline: request id, a readable request target and an allowed
+Host, rate limit, body size limit, and the 500 that never shows a stack trace. Pure ASGI, so
+that it costs little on every request."""
 
 import logging
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,24 @@ def pick_request_id(raw: bytes | None) -> str:
         if value.isascii() and value.isprintable() and value.strip():
             return value
     return uuid.uuid4().hex
+
+
+def is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def unreadable_target(scope: Scope) -> str | None:
+    """Why the path or the query string is not UTF-8 once percent-decoded, if it is not:
+    the framework would put U+FFFD in place of the bytes and answer for what nobody sent."""
+    if not is_utf8(unquote_to_bytes(scope.get("raw_path") or b"")):
+        return "The path is not valid UTF-8 once percent-decoded."
+    if not is_utf8(unquote_to_bytes(scope.get("query_string") or b"")):
+        return "The query string is not valid UTF-8 once percent-decoded."
+    return None
 
 
 def host_name(raw: bytes | None) -> str:
@@ -97,6 +116,10 @@ class Pipeline:
                     await reply(429, {DETAIL: "Rate limit exceeded; slow down."})
                     return
 
+        unreadable = unreadable_target(scope)
+        if unreadable:
+            await reply(400, {DETAIL: unreadable})
+            return
         if self.settings.allowed_hosts and scope["path"] not in HEALTH_PATHS:
             host = host_name(headers.get(b"host"))
             if host not in self.settings.allowed_hosts:
