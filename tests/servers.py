@@ -13,6 +13,8 @@ import httpx
 
 CRM = Path(sys.executable).with_name("crm")
 STARTUP_SECONDS = 30
+# The `crm serve` process behind each base URL that crm_server yields, while it runs.
+RUNNING: dict[str, "subprocess.Popen[bytes]"] = {}
 
 
 def free_port() -> int:
@@ -22,7 +24,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def crm_server(database_url: str, **settings: str) -> Iterator[str]:
+def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator[str]:
     """Runs `crm serve` with CRM_DATABASE_URL and the given CRM_* settings (keyword names
     without the prefix); yields its base URL and stops it afterwards."""
     port = free_port()
@@ -30,7 +32,7 @@ def crm_server(database_url: str, **settings: str) -> Iterator[str]:
     env["CRM_DATABASE_URL"] = database_url
     env.update({f"CRM_{key.upper()}": value for key, value in settings.items()})
     process = subprocess.Popen(
-        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -49,8 +51,10 @@ def crm_server(database_url: str, **settings: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("crm serve did not start in time")
             time.sleep(0.05)  # polling for readiness, not waiting for a result
+        RUNNING[base_url] = process
         yield base_url
     finally:
+        RUNNING.pop(base_url, None)
         process.terminate()
         try:
             process.wait(timeout=10)

@@ -1,5 +1,6 @@
 """The HTTP server: uvicorn with httptools, bounded and answering what it refuses in the
-API's error envelope."""
+API's error envelope, and a multiprocess supervisor that stops accepting as soon as it is
+told to stop."""
 
 import logging
 from socket import socket
@@ -99,6 +100,19 @@ class Protocol(HttpToolsProtocol):
         self.transport.close()
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, but closing its own copy of the listening
+    socket as soon as it stops: while any process holds it the kernel keeps accepting
+    connections into the backlog, and once the workers stop accepting, nobody would answer
+    them until the last in-flight request is done. Closed, they are refused at once, while
+    the workers finish what they took."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
 def serve(host: str, port: int, workers: int) -> None:
     config = uvicorn.Config(
         "crm.app:create_app",
@@ -110,11 +124,14 @@ def serve(host: str, port: int, workers: int) -> None:
         http=Protocol,
         access_log=False,
         proxy_headers=False,
+        # uvicorn kills a worker that has not answered its supervisor in 5 s, which a
+        # worker still importing on a busy machine may not; 30 s, as gunicorn's timeout.
+        timeout_worker_healthcheck=30,
     )
     try:
         if workers > 1:
             sockets: list[socket] = [config.bind_socket()]
-            Multiprocess(config, sockets=sockets).run()
+            Supervisor(config, sockets=sockets).run()
             return
         server = uvicorn.Server(config)
         server.run()
