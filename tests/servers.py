@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 
 CRM = Path(sys.executable).with_name("crm")
-STARTUP_SECONDS = 30
+STARTUP_SECONDS = 120  # a deadline against a hang; a loaded machine starts slowly
+# The `crm serve` process behind each base URL that crm_server yields, while it runs.
+RUNNING: dict[str, "subprocess.Popen[bytes]"] = {}
 
 
 def free_port() -> int:
@@ -49,8 +51,10 @@ def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator
             if time.monotonic() > deadline:
                 raise RuntimeError("crm serve did not start in time")
             time.sleep(0.05)  # polling for readiness, not waiting for a result
+        RUNNING[base_url] = process
         yield base_url
     finally:
+        RUNNING.pop(base_url, None)
         process.terminate()
         try:
             process.wait(timeout=10)

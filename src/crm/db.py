@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import MetaData, String, collate, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,15 +41,32 @@ def new_uuid() -> uuid.UUID:
     return uuid.uuid4()
 
 
+URL_FORMS = "use sqlite:///path/to/file or postgresql://user:password@host:port/database"
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL the app cannot use; the message says why, in one line."""
+
+
+def check_database_url(url: str) -> URL:
+    """The parsed URL, or DatabaseUrlError: only SQLite and PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # Not echoed: it may hold a password.
+        raise DatabaseUrlError(f"not a database URL; {URL_FORMS}") from None
+    backend = parsed.get_backend_name()
+    if backend in ("sqlite", "postgresql", "postgres"):
+        return parsed
+    raise DatabaseUrlError(f"unsupported database {parsed.drivername!r}; {URL_FORMS}")
+
+
 def async_url(url: str) -> str:
     """Map a plain database URL to the async driver the app uses for it."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
+    parsed = check_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
         return str(parsed.set(drivername="sqlite+aiosqlite"))
-    if backend in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database URL: {parsed.drivername}")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def unicode_lower(value: Any) -> Any:

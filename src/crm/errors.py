@@ -25,9 +25,11 @@ V2_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "request_too_large",
+    414: "request_target_too_long",
     415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limit_exceeded",
+    431: "request_headers_too_large",
     500: "server_error",
 }
 

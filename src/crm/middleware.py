@@ -1,9 +1,11 @@
-"""The outermost request pipeline: request id, rate limit, body size limit, and the 500
-that never shows a stack trace. Pure ASGI, so that it costs little on every request."""
+"""The outermost request pipeline: request id, a readable request target and an allowed
+Host, rate limit, body size limit, and the 500 that never shows a stack trace. Pure ASGI, so
+that it costs little on every request."""
 
 import email.message
 import logging
 import uuid
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +24,8 @@ UNSUPPORTED_MEDIA_TYPE = (
     "The body must be JSON in UTF-8, sent as Content-Type: application/json"
     " and without a Content-Encoding."
 )
+# Answered whatever the Host: a load balancer's probe names the node's own address.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -31,6 +35,32 @@ def pick_request_id(raw: bytes | None) -> str:
         if value.isascii() and value.isprintable() and value.strip():
             return value
     return uuid.uuid4().hex
+
+
+def is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def unreadable_target(scope: Scope) -> str | None:
+    """Why the path or the query string is not UTF-8 once percent-decoded, if it is not:
+    the framework would put U+FFFD in place of the bytes and answer for what nobody sent."""
+    if not is_utf8(unquote_to_bytes(scope.get("raw_path") or b"")):
+        return "The path is not valid UTF-8 once percent-decoded."
+    if not is_utf8(unquote_to_bytes(scope.get("query_string") or b"")):
+        return "The query string is not valid UTF-8 once percent-decoded."
+    return None
+
+
+def host_name(raw: bytes | None) -> str:
+    """The host of a Host header, in lower case and without its port."""
+    host = (raw or b"").decode("latin-1").strip().lower()
+    if host.startswith("["):  # an IPv6 address
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0] if ":" in host else host
 
 
 class Pipeline:
@@ -92,6 +122,16 @@ class Pipeline:
                 if not decision.allowed:
                     await reply(429, {DETAIL: "Rate limit exceeded; slow down."})
                     return
+
+        unreadable = unreadable_target(scope)
+        if unreadable:
+            await reply(400, {DETAIL: unreadable})
+            return
+        if self.settings.allowed_hosts and scope["path"] not in HEALTH_PATHS:
+            host = host_name(headers.get(b"host"))
+            if host not in self.settings.allowed_hosts:
+                await reply(400, {DETAIL: f"This server does not serve the host {host!r}."})
+                return
 
         upload = scope["path"].endswith(UPLOAD_SUFFIX)
         limit = self.settings.upload_max_bytes if upload else self.settings.body_max_bytes

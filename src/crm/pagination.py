@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from crm.errors import ApiError
+from crm.links import absolute_url
 from crm.validation import parse_digits
 
 MAX_PAGE_SIZE = 100
@@ -76,11 +77,9 @@ def list_envelope(
     has_previous = params.page > 1
     return {
         "count": count,
-        "next": str(request.url.include_query_params(page=params.page + 1)) if has_next else None,
+        "next": absolute_url(request, page=params.page + 1) if has_next else None,
         "previous": (
-            str(request.url.include_query_params(page=min(params.page - 1, last_page)))
-            if has_previous
-            else None
+            absolute_url(request, page=min(params.page - 1, last_page)) if has_previous else None
         ),
         "results": list(results),
     }

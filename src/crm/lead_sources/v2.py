@@ -27,6 +27,7 @@ from crm.lead_sources.service import (
     SourcePage,
     SourceQuery,
 )
+from crm.links import absolute_url
 from crm.responses import JSONResponse
 from crm.validation import NUL_REASON, contains_nul, parse_digits
 
@@ -211,14 +212,14 @@ def parse_query(request: Request) -> SourceQuery:
 
 
 def collection(request: Request, query: SourceQuery, page: SourcePage) -> dict[str, Any]:
-    links = {"self": str(request.url)}
+    links = {"self": absolute_url(request)}
     if page.has_next:
-        links["next_page"] = str(request.url.include_query_params(page=query.page + 1))
+        links["next_page"] = absolute_url(request, page=query.page + 1)
     if query.page > 1:
         previous = query.page - 1
         if page.last_page is not None:  # past the end: back to the last page with items
             previous = min(previous, page.last_page)
-        links["prev_page"] = str(request.url.include_query_params(page=previous))
+        links["prev_page"] = absolute_url(request, page=previous)
     return {
         "items": [record(source) for source in page.items],
         "meta": {"type": "collection", "count": len(page.items), "links": links},

@@ -5,7 +5,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from filelock import FileLock
-from sqlalchemy.engine import make_url
+
+from crm.db import DatabaseUrlError, check_database_url
 
 HERE = Path(__file__).parent
 
@@ -20,9 +21,13 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str) -> None:
     """Apply pending migrations; safe when several processes start at once: PostgreSQL takes
     an advisory lock (in env.py), SQLite a lock file beside the database."""
-    url = make_url(database_url)
+    url = check_database_url(database_url)
     config = alembic_config(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        # The lock file would make the directory tree, and a typo would serve an empty database.
+        directory = Path(url.database).parent
+        if not directory.is_dir():
+            raise DatabaseUrlError(f"the directory {str(directory)!r} does not exist")
         with FileLock(f"{url.database}.migrate.lock"):
             command.upgrade(config, "head")
     else:

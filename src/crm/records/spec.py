@@ -89,10 +89,12 @@ class EntitySpec:
 
     @property
     def entity_fields(self) -> tuple[str, ...]:
-        """The writable fields stored in a column of the same name."""
-        shared = set(SPECIAL)
+        """The writable fields stored in a column of the same name, the entity's own first
+        (as a record reads them), then those every record or several have."""
         linked = {link.field for link in self.links} | {many.field for many in self.many}
-        return tuple(name for name in self.writable if name not in shared | linked)
+        names = [name for name in self.writable if name not in set(SPECIAL) | linked]
+        layers = (ReachableIn.model_fields, RecordIn.model_fields)
+        return tuple(sorted(names, key=lambda name: sum(name in layer for layer in layers)))
 
     def link(self, name: str) -> Link | None:
         return next((link for link in self.links if link.field == name), None)

@@ -1,0 +1,141 @@
+"""The HTTP server: uvicorn with httptools, bounded and answering what it refuses in the
+API's error envelope, and a multiprocess supervisor that stops accepting as soon as it is
+told to stop."""
+
+import logging
+from socket import socket
+
+import httptools
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess
+
+from crm.errors import DETAIL, error_body
+from crm.middleware import pick_request_id
+from crm.responses import JSONResponse
+
+logger = logging.getLogger("crm")
+
+# Far above any real request of this API (a list URL with every filter, a bearer token),
+# low enough that nobody makes the server hold or parse megabytes of request head.
+MAX_TARGET_BYTES = 8 * 1024
+MAX_HEADERS_BYTES = 32 * 1024
+
+
+class Refused(Exception):
+    """Raised from a parser callback: the request is answered `status` and closed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with bounds on the request target and headers, and its
+    plain-text 400 for what the parser refuses replaced by the dialect's error envelope
+    with an X-Request-Id (what the parser lets through, the app's Pipeline checks)."""
+
+    headers_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.headers_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_TARGET_BYTES:
+            raise Refused(414, f"The request target is longer than {MAX_TARGET_BYTES} bytes.")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers_bytes += len(name) + len(value)
+        if self.headers_bytes > MAX_HEADERS_BYTES:
+            raise Refused(431, f"The request headers are larger than {MAX_HEADERS_BYTES} bytes.")
+        super().on_header(name, value)
+
+    def data_received(self, data: bytes) -> None:
+        # uvicorn's own, but for the answer to a request the parser refuses.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as error:
+            self.refuse(error, data)
+
+    def refuse(self, error: httptools.HttpParserError, data: bytes) -> None:
+        # A callback's own exception is the context of the parser's error.
+        cause = error.__context__ if isinstance(error, httptools.HttpParserCallbackError) else error
+        if isinstance(cause, Refused):
+            status, reason = cause.status, cause.reason
+        elif isinstance(cause, httptools.HttpParserError):
+            status, reason = 400, f"The request is not valid HTTP: {cause}."
+        else:
+            status, reason = 400, "The request is not valid HTTP."
+        # What was read of the request: enough for the dialect and the client's id. The
+        # parser hands the target over only once it is whole; a refused one is still in the
+        # request line, "METHOD /target HTTP/1.1".
+        url: bytes = getattr(self, "url", b"")
+        if not url:
+            request_line = data.partition(b"\r\n")[0].split(b" ")
+            url = request_line[1] if len(request_line) > 1 else b""
+        path = url.partition(b"?")[0].decode("latin-1")
+        request_id = pick_request_id(dict(self.headers or ()).get(b"x-request-id"))
+        logger.warning("refused request %s: %d %s", request_id, status, reason)
+        body = JSONResponse(error_body(path, status, {DETAIL: reason}, request_id)).body
+        head = [STATUS_LINE[status]]
+        for name, value in [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ]:
+            head.append(name + b": " + value + b"\r\n")
+        self.transport.write(b"".join([*head, b"\r\n", body]))
+        self.transport.close()
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, but closing its own copy of the listening
+    socket as soon as it stops: while any process holds it the kernel keeps accepting
+    connections into the backlog, and once the workers stop accepting, nobody would answer
+    them until the last in-flight request is done. Closed, they are refused at once, while
+    the workers finish what they took."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    config = uvicorn.Config(
+        "crm.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http=Protocol,
+        access_log=False,
+        proxy_headers=False,
+        # uvicorn kills a worker that has not answered its supervisor in 5 s, which a
+        # worker still importing on a busy machine may not; 30 s, as gunicorn's timeout.
+        timeout_worker_healthcheck=30,
+    )
+    try:
+        if workers > 1:
+            sockets: list[socket] = [config.bind_socket()]
+            Supervisor(config, sockets=sockets).run()
+            return
+        server = uvicorn.Server(config)
+        server.run()
+    except KeyboardInterrupt:  # as uvicorn.run: Ctrl-C is a way to stop
+        return
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

@@ -1,0 +1,126 @@
+"""A setting `crm` cannot use ends the command with one line on stderr and a non-zero exit,
+before anything is created."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crm import cli
+from crm.config import get_settings
+from tests.servers import CRM, free_port
+
+# Nothing listens on a port just found free.
+UNREACHABLE = f"postgresql://crm:s3cret@127.0.0.1:{free_port()}/crm"
+MISSING_DIRECTORY = "no/such/dir"
+# The real command, each run started at once (each costs an interpreter): (command, URL).
+RUNS = {
+    "migrate-missing-directory": ("migrate", f"sqlite:///{MISSING_DIRECTORY}/crm.sqlite3"),
+    "serve-missing-directory": ("serve", f"sqlite:///{MISSING_DIRECTORY}/crm.sqlite3"),
+    "serve-unreachable-postgresql": ("serve", UNREACHABLE),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int, str]]:
+    """Each run's working directory (no .env there), exit code and stderr."""
+    started = {}
+    for name, (command, url) in RUNS.items():
+        cwd = tmp_path_factory.mktemp(name)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
+        env["CRM_DATABASE_URL"] = url
+        arguments = ["--port", str(free_port())] if command == "serve" else []
+        process = subprocess.Popen(
+            [str(CRM), command, *arguments],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started[name] = (cwd, process)
+    results = {}
+    for name, (cwd, process) in started.items():
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # serving when it should have stopped
+            process.kill()
+            _, stderr = process.communicate()
+        results[name] = (cwd, process.returncode, stderr)
+    return results
+
+
+def assert_one_clear_line(code: int, stderr: str, *words: str) -> None:
+    assert code != 0, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("crm: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", ["migrate-missing-directory", "serve-missing-directory"])
+def test_sqlite_file_in_a_missing_directory(
+    runs: dict[str, tuple[Path, int, str]], name: str
+) -> None:
+    cwd, code, stderr = runs[name]
+    assert_one_clear_line(code, stderr, "CRM_DATABASE_URL", MISSING_DIRECTORY, "does not exist")
+    assert not (cwd / "no").exists()
+
+
+def test_unreachable_postgresql(runs: dict[str, tuple[Path, int, str]]) -> None:
+    _, code, stderr = runs["serve-unreachable-postgresql"]
+    assert_one_clear_line(code, stderr, "cannot use the database at postgresql://crm:***@127.0.0.1")
+    assert "s3cret" not in stderr
+
+
+# The same checks in process, for the other bad values.
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    for key in os.environ:
+        if key.startswith("CRM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("command", "settings", "words"),
+    [
+        ("serve", {"DATABASE_URL": "mysql://x"}, ("CRM_DATABASE_URL", "unsupported database")),
+        ("migrate", {"DATABASE_URL": "mysql://x"}, ("CRM_DATABASE_URL", "unsupported database")),
+        ("migrate", {"DATABASE_URL": "nonsense"}, ("CRM_DATABASE_URL", "not a database URL")),
+        (
+            "migrate",
+            {"DATABASE_URL": "postgresql://crm:s3cret@db:port/crm"},
+            ("CRM_DATABASE_URL", "not a database URL"),
+        ),
+        (
+            "migrate",
+            {"DATABASE_URL": "sqlite:///crm.sqlite3", "PUBLIC_URL": "ftp://x"},
+            ("CRM_PUBLIC_URL", "http:// or https://"),
+        ),
+    ],
+)
+def test_bad_setting(
+    environment: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    settings: dict[str, str],
+    words: tuple[str, ...],
+) -> None:
+    for key, value in settings.items():
+        environment.setenv(f"CRM_{key}", value)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([command])
+    stderr = capsys.readouterr().err
+    assert_one_clear_line(int(stopped.value.code or 0), stderr, *words)
+    assert "s3cret" not in stderr
+    assert list(tmp_path.iterdir()) == []
