@@ -177,12 +177,7 @@ def start_generator(document: dict[str, Any], where: Path, package: str) -> Any:
 
 
 def import_generated(generator: Any, where: Path, package: str) -> Any:
-    try:
-        output, _ = generator.communicate(timeout=120)
-    finally:
-        if generator.poll() is None:
-            generator.kill()
-            generator.wait()
+    output, _ = generator.communicate(timeout=120)
     assert generator.returncode == 0, output
     assert "Warning" not in output, output
     sys.path.insert(0, str(where))
@@ -198,45 +193,50 @@ def test_a_generated_client_creates_reads_lists_and_deletes_a_lead(
     package = f"crm_client_{uuid.uuid4().hex[:8]}"
     # Generated while the server starts; from the document that the server serves.
     generator = start_generator(app_document(), tmp_path, package)
-    with crm_server(database_url, rate_limit="off") as base_url:
-        assert httpx.get(f"{base_url}/openapi.json").json() == app_document()
-        client_package = import_generated(generator, tmp_path, package)
-        models = importlib.import_module(f"{package}.models")
-        register = importlib.import_module(f"{package}.api.auth.register_endpoint")
-        leads = {
-            operation: importlib.import_module(f"{package}.api.leads.{operation}_leads")
-            for operation in ("create", "retrieve", "list", "delete")
-        }
-        hooks = {"event_hooks": sync_hooks()}
+    try:
+        with crm_server(database_url, rate_limit="off") as base_url:
+            assert httpx.get(f"{base_url}/openapi.json").json() == app_document()
+            client_package = import_generated(generator, tmp_path, package)
+            models = importlib.import_module(f"{package}.models")
+            register = importlib.import_module(f"{package}.api.auth.register_endpoint")
+            leads = {
+                operation: importlib.import_module(f"{package}.api.leads.{operation}_leads")
+                for operation in ("create", "retrieve", "list", "delete")
+            }
+            hooks = {"event_hooks": sync_hooks()}
 
-        def session_for(org_name: str) -> Any:
-            anonymous = client_package.Client(base_url=base_url, httpx_args=hooks)
-            body = models.RegisterIn(org_name=org_name, email=unique_email(), password=PASSWORD)
-            session = register.sync(client=anonymous, body=body)
-            assert isinstance(session, models.Session), session
-            return client_package.AuthenticatedClient(
-                base_url=base_url, token=session.access_token, httpx_args=hooks
+            def session_for(org_name: str) -> Any:
+                anonymous = client_package.Client(base_url=base_url, httpx_args=hooks)
+                body = models.RegisterIn(org_name=org_name, email=unique_email(), password=PASSWORD)
+                session = register.sync(client=anonymous, body=body)
+                assert isinstance(session, models.Session), session
+                return client_package.AuthenticatedClient(
+                    base_url=base_url, token=session.access_token, httpx_args=hooks
+                )
+
+            admin, other = session_for("Acme"), session_for("Globex")
+            lead_in = models.LeadIn(title="Acme renewal interest", email=unique_email("jane"))
+            created = leads["create"].sync(client=admin, body=lead_in)
+            assert isinstance(created, models.Lead), created
+            assert (created.title, created.status, created.email) == (
+                "Acme renewal interest",
+                "new",
+                lead_in.email,
             )
-
-        admin, other = session_for("Acme"), session_for("Globex")
-        lead_in = models.LeadIn(title="Acme renewal interest", email=unique_email("jane"))
-        created = leads["create"].sync(client=admin, body=lead_in)
-        assert isinstance(created, models.Lead), created
-        assert (created.title, created.status, created.email) == (
-            "Acme renewal interest",
-            "new",
-            lead_in.email,
-        )
-        read = leads["retrieve"].sync(client=admin, record_id=str(created.id))
-        assert isinstance(read, models.LeadDetail), read
-        assert read.id == created.id and read.custom_field_definitions == []
-        listed = leads["list"].sync(client=admin)
-        assert isinstance(listed, models.LeadList), listed
-        assert [lead.id for lead in listed.results] == [created.id] and listed.count == 1
-        hidden = leads["retrieve"].sync_detailed(client=other, record_id=str(created.id))
-        assert hidden.status_code == 404 and isinstance(hidden.parsed, models.ApiErrors)
-        deleted = leads["delete"].sync_detailed(client=admin, record_id=str(created.id))
-        assert deleted.status_code == 204
-        gone = leads["retrieve"].sync_detailed(client=admin, record_id=str(created.id))
-        assert gone.status_code == 404
-        assert gone.parsed.errors.additional_properties == {"detail": "Not found."}
+            read = leads["retrieve"].sync(client=admin, record_id=str(created.id))
+            assert isinstance(read, models.LeadDetail), read
+            assert read.id == created.id and read.custom_field_definitions == []
+            listed = leads["list"].sync(client=admin)
+            assert isinstance(listed, models.LeadList), listed
+            assert [lead.id for lead in listed.results] == [created.id] and listed.count == 1
+            hidden = leads["retrieve"].sync_detailed(client=other, record_id=str(created.id))
+            assert hidden.status_code == 404 and isinstance(hidden.parsed, models.ApiErrors)
+            deleted = leads["delete"].sync_detailed(client=admin, record_id=str(created.id))
+            assert deleted.status_code == 204
+            gone = leads["retrieve"].sync_detailed(client=admin, record_id=str(created.id))
+            assert gone.status_code == 404
+            assert gone.parsed.errors.additional_properties == {"detail": "Not found."}
+    finally:
+        if generator.poll() is None:  # the server failed before the client was imported
+            generator.kill()
+            generator.communicate()
