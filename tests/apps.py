@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from crm.app import create_app
 from tests.conftest import make_settings
+from tests.openapi_check import hooks
 
 
 def fresh_address() -> str:
@@ -29,7 +30,9 @@ async def client_of(app: FastAPI, address: str | None = None) -> AsyncIterator[h
     app's database engine is closed afterwards."""
     transport = httpx.ASGITransport(app=app, client=(address or fresh_address(), 50000))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", event_hooks=hooks()
+        ) as client:
             yield client
     finally:
         await app.state.db.dispose()

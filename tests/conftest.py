@@ -24,6 +24,7 @@ from crm.auth import passwords
 from crm.config import Settings
 from crm.db import async_url
 from crm.migrations import upgrade
+from tests.openapi_check import hooks
 
 TEST_DATABASE_URL = os.environ.get("CRM_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL") or None
@@ -101,7 +102,7 @@ def app(database_url: str) -> FastAPI:
 @contextmanager
 def client_for(app: FastAPI) -> Iterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    yield httpx.AsyncClient(transport=transport, base_url="http://testserver", event_hooks=hooks())
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pytest
 
 from crm.lead_sources.models import DEFAULT_SOURCES
 from tests.conftest import PASSWORD, unique_email
+from tests.openapi_check import sync_hooks
 from tests.servers import crm_server
 
 
@@ -53,7 +54,7 @@ def personal_token(http: httpx.Client, access_token: str) -> str:
 def new_org(base_url: str) -> Org:
     """An org registered through the real server, with an admin and a user, each holding a
     personal token as an integration would."""
-    with httpx.Client(base_url=base_url) as http:
+    with httpx.Client(base_url=base_url, event_hooks=sync_hooks()) as http:
         registered = http.post(
             "/api/auth/register/",
             json={

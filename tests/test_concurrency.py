@@ -5,6 +5,7 @@ import asyncio
 import httpx
 
 from tests.conftest import PASSWORD, Identity, World, add_member, register, unique_email
+from tests.openapi_check import hooks
 from tests.servers import crm_server
 
 
@@ -153,7 +154,7 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(
     orgs = await asyncio.gather(*[org_of_two_admins() for _ in range(LAST_ADMIN_ROUNDS)])
     outsider = await register(api, "Globex")
     with crm_server(database_url, workers=2, rate_limit="off") as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, event_hooks=hooks()) as client:
             for round_, (first, second) in enumerate(orgs):
                 change = {"role": "user"} if round_ % 2 else {"is_active": False}
                 responses = await asyncio.gather(

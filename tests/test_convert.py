@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD, Identity, World, identity_from_session, unique_email
 from tests.leads_support import create_lead, detail_url, refused
+from tests.openapi_check import hooks
 from tests.servers import crm_server
 
 SEED_CONVERT = {
@@ -257,7 +258,7 @@ def test_concurrent_converts_of_one_lead_through_a_real_server(database_url: str
     the others 400, and exactly one account, contact and opportunity made."""
 
     async def run(base_url: str) -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, event_hooks=hooks()) as client:
             registered = await client.post(
                 "/api/auth/register/",
                 json={"org_name": "Racers", "email": unique_email(), "password": PASSWORD},

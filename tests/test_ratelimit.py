@@ -17,6 +17,7 @@ from tests.conftest import (
     requires_redis,
     unique_email,
 )
+from tests.openapi_check import hooks
 from tests.servers import crm_server
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -208,7 +209,9 @@ async def test_two_servers_share_one_limit(database_url: str, api: httpx.AsyncCl
         for manager in managers:
             stack.push(manager)
         assert servers[0] != servers[1]
-        async with httpx.AsyncClient(headers=identity.headers, timeout=10) as client:
+        async with httpx.AsyncClient(
+            headers=identity.headers, timeout=10, event_hooks=hooks()
+        ) as client:
             statuses = []
             remaining = []
             for index in range(6):

@@ -23,6 +23,7 @@ from crm.ratelimit import RateLimiter
 from crm.records.router import build_router
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
+from crm.schemas import Status, install
 from crm.tasks.spec import TASKS
 
 # Each entity's spec (importing it registers it), in the order of the API reference.
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=JSONResponse,
         redoc_url=None,
+        # Operation ids are the routes' names (create_leads), as generated clients name them.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.db = database
@@ -53,11 +56,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(Pipeline, settings=settings, limiter=limiter)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Status, summary="The process is up")
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Status,
+        summary="The database answers",
+        description="200 only when the database answers; 503 otherwise.",
+    )
     async def readyz(request: Request) -> JSONResponse:
         if not await request.app.state.db.ping():
             raise ApiError(503, "The database does not answer.")
@@ -68,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for spec in ENTITIES:
         app.include_router(build_router(spec))
     app.include_router(lead_sources_v2_router)
+    install(app)
     return app

@@ -4,7 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 
 def json_default(value: Any) -> Any:
@@ -15,8 +15,9 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-class JSONResponse(Response):
-    media_type = "application/json"
+class JSONResponse(StarletteJSONResponse):
+    """A JSON response (a subclass of Starlette's, so that the OpenAPI document types its
+    body), serialised by orjson."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(

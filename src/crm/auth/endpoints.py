@@ -29,6 +29,7 @@ from crm.orgs.service import authenticate, register
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
+from crm.schemas import Me, NewPersonalToken, PersonalToken, Session, error_doc, list_of
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -97,7 +98,14 @@ def token_body(token: Token) -> dict[str, Any]:
     }
 
 
-@router.post("/register/", status_code=201, dependencies=NO_PARAMS)
+@router.post(
+    "/register/",
+    status_code=201,
+    dependencies=NO_PARAMS,
+    response_model=Session,
+    summary="Sign up: a new org and its first admin",
+    description="403 when signup is off; 400 when the email is taken.",
+)
 async def register_endpoint(
     body: RegisterIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -109,7 +117,14 @@ async def register_endpoint(
     return JSONResponse(session_body(pair, user, org, profile), status_code=201)
 
 
-@router.post("/login/", dependencies=NO_PARAMS)
+@router.post(
+    "/login/",
+    dependencies=NO_PARAMS,
+    response_model=Session,
+    responses=error_doc(401),
+    summary="Log in",
+    description="`org_id` is needed only by a member of several orgs.",
+)
 async def login(
     body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -139,7 +154,14 @@ async def login(
     return JSONResponse(session_body(pair, user, org, profile))
 
 
-@router.post("/refresh/", dependencies=NO_PARAMS)
+@router.post(
+    "/refresh/",
+    dependencies=NO_PARAMS,
+    response_model=Session,
+    responses=error_doc(401),
+    summary="A new token pair for a refresh token",
+    description="The refresh token is used up: a second use is refused (401).",
+)
 async def refresh(
     body: RefreshIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -164,7 +186,14 @@ async def refresh(
     return JSONResponse(session_body(pair, user, org, profile))
 
 
-@router.post("/logout/", status_code=204, dependencies=NO_PARAMS)
+@router.post(
+    "/logout/",
+    status_code=204,
+    dependencies=NO_PARAMS,
+    response_class=Response,
+    summary="Log out",
+    description="The access token used and its refresh token stop working at once.",
+)
 async def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
     await revoke_for_logout(session, principal)
     return Response(status_code=204)
@@ -178,12 +207,21 @@ def me_body(principal: Principal) -> dict[str, Any]:
     }
 
 
-@router.get("/me/", dependencies=NO_PARAMS)
+@router.get(
+    "/me/", dependencies=NO_PARAMS, response_model=Me, summary="The caller's user, org and role"
+)
 async def me(principal: CurrentPrincipal) -> JSONResponse:
     return JSONResponse(me_body(principal))
 
 
-@router.post("/tokens/", status_code=201, dependencies=NO_PARAMS)
+@router.post(
+    "/tokens/",
+    status_code=201,
+    dependencies=NO_PARAMS,
+    response_model=NewPersonalToken,
+    summary="Create a personal token",
+    description="The answer is the only time the token is shown.",
+)
 async def create_personal_token(
     body: TokenIn, principal: CurrentPrincipal, session: SessionDep
 ) -> JSONResponse:
@@ -207,7 +245,12 @@ def own_personal_tokens(principal: Principal) -> Any:
     )
 
 
-@router.get("/tokens/")
+@router.get(
+    "/tokens/",
+    response_model=list_of(PersonalToken),
+    summary="List the caller's personal tokens",
+    description="Never the secrets. `page` and `page_size`.",
+)
 async def list_personal_tokens(
     request: Request,
     principal: CurrentPrincipal,
@@ -226,7 +269,14 @@ async def list_personal_tokens(
     return JSONResponse(list_envelope(request, params, count, [token_body(t) for t in tokens]))
 
 
-@router.delete("/tokens/{token_id}/", status_code=204, dependencies=NO_PARAMS)
+@router.delete(
+    "/tokens/{token_id}/",
+    status_code=204,
+    dependencies=NO_PARAMS,
+    response_class=Response,
+    summary="Revoke a personal token",
+    description="Only the caller's own tokens: any other id is 404.",
+)
 async def delete_personal_token(
     token_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:

@@ -28,6 +28,7 @@ from crm.pagination import PageParams, list_envelope, page_params, refuse_unknow
 from crm.records.service import remove_custom_field
 from crm.records.spec import registered
 from crm.responses import JSONResponse
+from crm.schemas import CustomFieldDefinition, body_doc, list_of
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/custom-fields", tags=["custom fields"])
@@ -100,7 +101,12 @@ def entity_filter(request: Request) -> PageParams:
     return page_params(request)
 
 
-@router.get("/")
+@router.get(
+    "/",
+    response_model=list_of(CustomFieldDefinition),
+    summary="List custom field definitions",
+    description="Every member reads. `entity` (singular), `page` and `page_size`.",
+)
 async def list_fields(
     request: Request,
     principal: CurrentPrincipal,
@@ -124,7 +130,13 @@ async def list_fields(
     return JSONResponse(list_envelope(request, params, int(count or 0), results))
 
 
-@router.post("/", status_code=201)
+@router.post(
+    "/",
+    status_code=201,
+    response_model=CustomFieldDefinition,
+    summary="Define a custom field",
+    description="Admins only. `key` is unique per entity; a dropdown needs `options`.",
+)
 async def create_field(
     body: CustomFieldIn, principal: AdminPrincipal, session: SessionDep
 ) -> JSONResponse:
@@ -149,14 +161,24 @@ async def create_field(
     return JSONResponse(definition_body(field), status_code=201)
 
 
-@router.get("/{field_id}/")
+@router.get(
+    "/{field_id}/",
+    response_model=CustomFieldDefinition,
+    summary="Retrieve a custom field definition",
+)
 async def retrieve_field(
     field_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> JSONResponse:
     return JSONResponse(definition_body(await find(session, principal, field_id)))
 
 
-@router.patch("/{field_id}/")
+@router.patch(
+    "/{field_id}/",
+    response_model=CustomFieldDefinition,
+    openapi_extra=body_doc(CustomFieldPatch),
+    summary="Change a custom field definition",
+    description="Admins only. `entity`, `key` and `type` are fixed (400).",
+)
 async def change_field(
     field_id: str, body: dict[str, Any], principal: AdminPrincipal, session: SessionDep
 ) -> JSONResponse:
@@ -181,7 +203,13 @@ async def change_field(
     return JSONResponse(definition_body(field))
 
 
-@router.delete("/{field_id}/", status_code=204)
+@router.delete(
+    "/{field_id}/",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a custom field definition",
+    description="Admins only. The key leaves every record of the entity.",
+)
 async def delete_field(field_id: str, principal: AdminPrincipal, session: SessionDep) -> Response:
     field = await find(session, principal, field_id)
     spec = registered(field.entity)

@@ -8,7 +8,7 @@ from typing import Any, Literal, NoReturn
 
 import orjson
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +29,7 @@ from crm.lead_sources.service import (
 )
 from crm.links import absolute_url
 from crm.responses import JSONResponse
+from crm.schemas import Answer, body_doc
 from crm.validation import NUL_REASON, contains_nul, parse_digits
 
 router = APIRouter(prefix="/v2/lead_sources", tags=["lead sources (/v2/)"])
@@ -47,7 +48,7 @@ READ_ONLY = ("id", "creator_id", "created_at", "updated_at")
 # --- the documented shapes (OpenAPI) ---------------------------------------------------
 
 
-class SourceData(BaseModel):
+class SourceData(Answer):
     id: int = Field(description="Unique identifier of the lead source.")
     creator_id: int | None = Field(description="The number of the user that created it.")
     name: str = Field(max_length=NAME_MAX, description="Unique in the org, whatever its case.")
@@ -56,50 +57,51 @@ class SourceData(BaseModel):
     updated_at: str = Field(description="ISO 8601, UTC.")
 
 
-class SourceMeta(BaseModel):
+class SourceMeta(Answer):
     type: Literal["source"] = "source"
 
 
-class SourceRecord(BaseModel):
+class SourceRecord(Answer):
     data: SourceData
     meta: SourceMeta
 
 
-class CollectionLinks(BaseModel):
+class CollectionLinks(Answer):
     self: str
     next_page: str | None = Field(default=None, description="Absent on the last page.")
     prev_page: str | None = Field(default=None, description="Absent on the first page.")
 
 
-class CollectionMeta(BaseModel):
+class CollectionMeta(Answer):
     type: Literal["collection"] = "collection"
     count: int = Field(description="The number of items in this page.")
     links: CollectionLinks
 
 
-class SourceCollection(BaseModel):
+class SourceCollection(Answer):
     items: list[SourceRecord]
     meta: CollectionMeta
 
 
-BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX},
-                "resource_type": {"type": "string", "enum": ["lead"], "default": "lead"},
-            },
-        },
-        "meta": {"type": "object", "properties": {"type": {"type": "string", "example": "source"}}},
-    },
-    "example": {"data": {"name": "Tom"}, "meta": {"type": "source"}},
-}
-BODY_DOC: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": BODY_SCHEMA}}}
-}
+class SourceAttributes(BaseModel):
+    """What a body's `data` may hold; the read-only attributes are ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    resource_type: Literal["lead"] = "lead"
+    id: int | None = Field(default=None, description="Ignored.")
+    creator_id: int | None = Field(default=None, description="Ignored.")
+    created_at: str | None = Field(default=None, description="Ignored.")
+    updated_at: str | None = Field(default=None, description="Ignored.")
+
+
+class SourceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: SourceAttributes
+    meta: dict[str, Any] | None = Field(default=None, examples=[{"type": "source"}])
+
+
+BODY_DOC = body_doc(SourceBody, {"data": {"name": "Tom"}, "meta": {"type": "source"}})
 
 
 # --- translation -----------------------------------------------------------------------

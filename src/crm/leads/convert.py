@@ -20,15 +20,30 @@ from crm.pagination import no_query_params
 from crm.records import service
 from crm.records.fields import Amount, Required255
 from crm.records.read import alive
+from crm.records.schemas import schemas_of
 from crm.records.scope import fetch
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
+from crm.schemas import Answer
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/leads", tags=["leads"])
 
 
 class ConvertIn(InputModel):
+    model_config = {
+        **InputModel.model_config,
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "account_name": "Acme Corp",
+                    "create_opportunity": True,
+                    "opportunity_name": "Acme \u2014 Annual 2026",
+                    "amount": 24000,
+                }
+            ]
+        },
+    }
     account_name: Required255 | None = None
     account_id: uuid.UUID | None = None
     create_opportunity: StrictBool = False
@@ -42,6 +57,13 @@ class ConvertIn(InputModel):
         if not self.create_opportunity and (self.opportunity_name or self.amount is not None):
             raise ValueError("opportunity_name and amount need create_opportunity: true.")
         return self
+
+
+class Converted(Answer):
+    lead: schemas_of(LEADS).record  # type: ignore[valid-type]
+    account: schemas_of(ACCOUNTS).record  # type: ignore[valid-type]
+    contact: schemas_of(CONTACTS).record  # type: ignore[valid-type]
+    opportunity: schemas_of(OPPORTUNITIES).record | None  # type: ignore[valid-type]
 
 
 async def create_as(
@@ -84,7 +106,15 @@ async def contact_with_email(session: SessionDep, principal: Principal, email: s
     )
 
 
-@router.post("/{record_id}/convert/", name="convert_leads", dependencies=[Depends(no_query_params)])
+@router.post(
+    "/{record_id}/convert/",
+    name="convert_leads",
+    dependencies=[Depends(no_query_params)],
+    response_model=Converted,
+    summary="Convert a lead",
+    description="In one transaction: an account (created, or the one given), a contact, an"
+    " opportunity when asked, and the lead becomes `converted`, linked to them.",
+)
 async def convert(
     record_id: str, body: ConvertIn, principal: CurrentPrincipal, session: SessionDep
 ) -> JSONResponse:

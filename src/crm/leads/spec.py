@@ -59,5 +59,15 @@ LEADS = register(
         filters=("status", "source"),
         ordering=("title", "first_name", "last_name", "email", "company_name", "status"),
         choices={"status": STATUSES},
+        example={
+            "title": "Acme renewal interest",
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "email": "jane@acme.com",
+            "phone": "+1 555 1234",
+            "status": "new",
+            "source": "website_form",
+            "custom_fields": {"industry": "saas", "bant_score": 72},
+        },
     )
 )

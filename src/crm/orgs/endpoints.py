@@ -23,6 +23,7 @@ from crm.orgs.service import (
 )
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.responses import JSONResponse
+from crm.schemas import Member, list_of
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -49,7 +50,12 @@ def profile_body(profile: Profile, email: str) -> dict[str, Any]:
     }
 
 
-@router.get("/")
+@router.get(
+    "/",
+    response_model=list_of(Member),
+    summary="List the org's members",
+    description="Every member reads. `page` and `page_size`.",
+)
 async def list_users(
     request: Request,
     principal: CurrentPrincipal,
@@ -70,7 +76,14 @@ async def list_users(
     return JSONResponse(list_envelope(request, params, count, results))
 
 
-@router.post("/", status_code=201, dependencies=NO_PARAMS)
+@router.post(
+    "/",
+    status_code=201,
+    dependencies=NO_PARAMS,
+    response_model=Member,
+    summary="Add a member",
+    description="Admins only. An existing user just gains the membership.",
+)
 async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionDep) -> JSONResponse:
     user = await find_user(session, body.email)
     if user is None:
@@ -85,7 +98,13 @@ async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionD
     return JSONResponse(profile_body(profile, user.email), status_code=201)
 
 
-@router.patch("/{profile_id}/", dependencies=NO_PARAMS)
+@router.patch(
+    "/{profile_id}/",
+    dependencies=NO_PARAMS,
+    response_model=Member,
+    summary="Change a member's role or deactivate it",
+    description="Admins only. A deactivated member's tokens stop working.",
+)
 async def change_user(
     profile_id: str, body: ProfilePatch, principal: AdminPrincipal, session: SessionDep
 ) -> JSONResponse:

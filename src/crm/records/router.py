@@ -12,31 +12,34 @@ from crm.db import SessionDep
 from crm.pagination import list_envelope, no_query_params
 from crm.records import service
 from crm.records.query import list_records
+from crm.records.schemas import schemas_of
 from crm.records.scope import fetch
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
+from crm.schemas import body_doc
 
 JSONBody = Body(default=None)
 NO_PARAMS = [Depends(no_query_params)]  # only lists take query parameters
 
 
-def body_doc(schema: dict[str, Any]) -> dict[str, Any]:
-    """The request body's schema for the OpenAPI document (the body is validated by the
-    service, which knows which fields are server-derived)."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        }
-    }
-
-
 def build_router(spec: EntitySpec) -> APIRouter:
+    # The body is validated by the service, which knows which fields are server-derived;
+    # the models only document it.
     router = APIRouter(prefix=f"/api/{spec.name}", tags=[spec.name])
-    full = body_doc(spec.schema.model_json_schema())
-    partial = body_doc(service.patch_schema(spec.schema).model_json_schema())
+    full = body_doc(spec.schema, spec.example)
+    partial = body_doc(service.patch_schema(spec.schema))
+    models = schemas_of(spec)
+    name = spec.name
 
-    @router.get("/", name=f"list_{spec.name}")
+    @router.get(
+        "/",
+        name=f"list_{name}",
+        response_model=models.list,
+        summary=f"List {name}",
+        description="A page of the records the caller sees: `page`, `page_size`, `search`,"
+        " `ordering`, `tags`, `assigned_to`, `created_at__gte`/`__lte`, the entity's exact-match"
+        " filters and `cf_<key>` for filterable custom fields; any other parameter is 400.",
+    )
     async def list_endpoint(
         request: Request, principal: CurrentPrincipal, session: SessionDep
     ) -> JSONResponse:
@@ -44,14 +47,28 @@ def build_router(spec: EntitySpec) -> APIRouter:
         return JSONResponse(list_envelope(request, params, count, results))
 
     @router.post(
-        "/", status_code=201, name=f"create_{spec.name}", dependencies=NO_PARAMS, openapi_extra=full
+        "/",
+        status_code=201,
+        name=f"create_{name}",
+        dependencies=NO_PARAMS,
+        openapi_extra=full,
+        response_model=models.record,
+        summary=f"Create a record of {name}",
+        description="Answers the full record. Server-derived fields in the body are 400.",
     )
     async def create_endpoint(
         principal: CurrentPrincipal, session: SessionDep, body: Any = JSONBody
     ) -> JSONResponse:
         return JSONResponse(await service.create(session, spec, principal, body), status_code=201)
 
-    @router.get("/{record_id}/", name=f"retrieve_{spec.name}", dependencies=NO_PARAMS)
+    @router.get(
+        "/{record_id}/",
+        name=f"retrieve_{name}",
+        dependencies=NO_PARAMS,
+        response_model=models.detail,
+        summary=f"Retrieve a record of {name}",
+        description="The record with the custom field definitions of its entity, for forms.",
+    )
     async def retrieve_endpoint(
         record_id: str, principal: CurrentPrincipal, session: SessionDep
     ) -> JSONResponse:
@@ -59,7 +76,13 @@ def build_router(spec: EntitySpec) -> APIRouter:
         return JSONResponse(await service.detail(session, spec, row))
 
     @router.patch(
-        "/{record_id}/", name=f"patch_{spec.name}", dependencies=NO_PARAMS, openapi_extra=partial
+        "/{record_id}/",
+        name=f"patch_{name}",
+        dependencies=NO_PARAMS,
+        openapi_extra=partial,
+        response_model=models.record,
+        summary=f"Change a record of {name}",
+        description="Only the fields in the body change; a custom field set to null is removed.",
     )
     async def patch_endpoint(
         record_id: str, principal: CurrentPrincipal, session: SessionDep, body: Any = JSONBody
@@ -68,7 +91,13 @@ def build_router(spec: EntitySpec) -> APIRouter:
         return JSONResponse(changed)
 
     @router.put(
-        "/{record_id}/", name=f"put_{spec.name}", dependencies=NO_PARAMS, openapi_extra=full
+        "/{record_id}/",
+        name=f"put_{name}",
+        dependencies=NO_PARAMS,
+        openapi_extra=full,
+        response_model=models.record,
+        summary=f"Replace a record of {name}",
+        description="A writable field left out returns to its default.",
     )
     async def put_endpoint(
         record_id: str, principal: CurrentPrincipal, session: SessionDep, body: Any = JSONBody
@@ -77,7 +106,13 @@ def build_router(spec: EntitySpec) -> APIRouter:
         return JSONResponse(changed)
 
     @router.delete(
-        "/{record_id}/", status_code=204, name=f"delete_{spec.name}", dependencies=NO_PARAMS
+        "/{record_id}/",
+        status_code=204,
+        name=f"delete_{name}",
+        dependencies=NO_PARAMS,
+        response_class=Response,
+        summary=f"Delete a record of {name}",
+        description="A soft delete: afterwards the record is 404 and out of lists.",
     )
     async def delete_endpoint(
         record_id: str, principal: CurrentPrincipal, session: SessionDep
@@ -85,7 +120,14 @@ def build_router(spec: EntitySpec) -> APIRouter:
         await service.soft_delete(session, spec, principal, record_id)
         return Response(status_code=204)
 
-    @router.post("/{record_id}/restore/", name=f"restore_{spec.name}", dependencies=NO_PARAMS)
+    @router.post(
+        "/{record_id}/restore/",
+        name=f"restore_{name}",
+        dependencies=NO_PARAMS,
+        response_model=models.detail,
+        summary=f"Restore a deleted record of {name}",
+        description="Admins only: undoes a soft delete.",
+    )
     async def restore_endpoint(
         record_id: str, principal: AdminPrincipal, session: SessionDep
     ) -> JSONResponse:

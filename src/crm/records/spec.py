@@ -77,6 +77,7 @@ class EntitySpec:
     natural_key: str | None = None  # de-duplicates CSV uploads
     # The values an enum field may hold (and be filtered on), field by field.
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    example: Mapping[str, Any] | None = None  # a create body, for the API document
 
     @property
     def name(self) -> str:
