@@ -1,16 +1,18 @@
-"""The endpoints of an entity, built from its spec: list, create, retrieve, PATCH, PUT,
-soft DELETE and restore."""
+"""The endpoints of an entity, built from its spec: list, create, CSV upload, retrieve,
+PATCH, PUT, soft DELETE and restore."""
 
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.db import SessionDep
-from crm.pagination import list_envelope, no_query_params
-from crm.records import service
+from crm.errors import ApiError
+from crm.pagination import list_envelope, no_query_params, refuse_unknown_params
+from crm.records import importer, service
 from crm.records.query import list_records
 from crm.records.scope import fetch
 from crm.records.spec import EntitySpec
@@ -29,6 +31,31 @@ def body_doc(schema: dict[str, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+def dry_run_param(request: Request) -> bool:
+    """`?dry_run=true`: the upload's answer, with nothing committed."""
+    refuse_unknown_params(request, ("dry_run",))
+    value = request.query_params.get("dry_run", "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, {"dry_run": "Must be true or false."})
+    return value in ("true", "1")
 
 
 def build_router(spec: EntitySpec) -> APIRouter:
@@ -50,6 +77,23 @@ def build_router(spec: EntitySpec) -> APIRouter:
         principal: CurrentPrincipal, session: SessionDep, body: Any = JSONBody
     ) -> JSONResponse:
         return JSONResponse(await service.create(session, spec, principal, body), status_code=201)
+
+    @router.post("/upload/", name=f"upload_{spec.name}", openapi_extra=UPLOAD_DOC)
+    async def upload_endpoint(
+        request: Request, principal: CurrentPrincipal, session: SessionDep
+    ) -> JSONResponse:
+        dry_run = dry_run_param(request)
+        form = await request.form()
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(400, {"file": "Send the CSV file as the multipart field `file`."})
+            report = await importer.import_csv(
+                session, spec, principal, upload.file, dry_run=dry_run
+            )
+        finally:
+            await form.close()
+        return JSONResponse(report)
 
     @router.get("/{record_id}/", name=f"retrieve_{spec.name}", dependencies=NO_PARAMS)
     async def retrieve_endpoint(
