@@ -86,8 +86,7 @@ def typed_cell(kind: Any, cell: str) -> Any:
     return cell
 
 
-def custom_cell(definition: CustomField, cell: str) -> Any:
-    kind = FieldType(definition.type)
+def custom_cell(kind: FieldType, cell: str) -> Any:
     if kind is FieldType.number:
         number = parse_number(cell)
         return cell if number is None else number
@@ -294,6 +293,7 @@ class Importer:
         self.spec = spec
         self.principal = principal
         self.fields = {definition.key: definition for definition in fields}
+        self.custom_kinds = {definition.key: FieldType(definition.type) for definition in fields}
         self.report = Report()
         self.kinds = field_types(spec)
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
@@ -365,7 +365,7 @@ class Importer:
         for name, cell in row.cells.items():
             if name.startswith(CF_PREFIX):
                 key = name.removeprefix(CF_PREFIX)
-                custom[key] = custom_cell(self.fields[key], cell)
+                custom[key] = custom_cell(self.custom_kinds[key], cell)
             elif name in self.id_links:
                 link = self.id_links[name]
                 match = refs[name].get(cell.lower())
@@ -520,7 +520,9 @@ class Importer:
         model = self.spec.model
         created = [target.values for target in targets if target.new]
         if created:
-            await self.session.execute(insert(model), created)
+            # Core, not ORM: the rows are complete, and the ORM's bookkeeping per row is
+            # most of an insert's cost.
+            await self.session.execute(insert(model.__table__), created)  # type: ignore[attr-defined]
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for target in targets:
             if not target.new:
