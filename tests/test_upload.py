@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from crm.records import importer
 from tests.apps import client_of, fresh_app
 from tests.conftest import Identity, World, count_statements, register, unique_email
 
@@ -435,3 +436,31 @@ async def test_statements_do_not_grow_with_rows(
         return counter.count
 
     assert await statements(10) == await statements(200)
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_earlier_rows_count_across_batches(
+    api: httpx.AsyncClient, world: World, entity: Entity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row repeating a key of an earlier batch finds the record that batch wrote (in the
+    same transaction), and repeats within a batch update the record about to be written."""
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    first, second = entity.key_value(), entity.key_value()
+    if entity.key == entity.required:
+        header = f"tags,{entity.key}"
+        lines = [f"a,{first}", f"b,{second}", f"c,{first.upper()}", f"e,{second}"]
+    else:
+        header = f"tags,{entity.required},{entity.key}"
+        lines = [f"a,One,{first}", f"b,Two,{second}", f"c,,{first.upper()}", f"d,,{second}"]
+        lines.append(f"e,,{second}")
+    body = report(await upload(api, world.admin, entity, csv_text(header, *lines)))
+    assert rows(body["created"]) == [2, 3] and body["errors"] == []
+    created = {entry["row"]: entry["id"] for entry in body["created"]}
+    expected_updates = [4, 5] if entity.key == entity.required else [4, 5, 6]
+    assert rows(body["updated"]) == expected_updates
+    assert body["updated"][0]["id"] == created[2]
+    assert all(entry["id"] == created[3] for entry in body["updated"][1:])
+    got = {record["id"]: record for record in await records(api, world.admin, entity)}
+    assert set(got) == set(created.values())
+    assert got[created[2]]["tags"] == ["c"]
+    assert got[created[3]]["tags"] == ["e"]
