@@ -15,11 +15,23 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from typing import IO, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origin
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.sqltypes import NullType
 
 from crm.auth.tokens import Principal
 from crm.customfields.models import CustomField, FieldType
@@ -180,6 +192,19 @@ def natural_key_of(target: type[Any]) -> str | None:
     return spec.natural_key if spec is not None else None
 
 
+def among(session: AsyncSession, expression: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`expression IN values`. On PostgreSQL the values go as one array, unnested: a long IN
+    list of parameters is estimated to match most of a table whose expression has no
+    statistics yet (a table filling up in this very transaction), so the planner scans it and
+    compares every row with every value; an unnested array is joined through the index."""
+    values = list(values)
+    if session.get_bind().dialect.name != "postgresql":
+        return cast(ColumnElement[bool], expression.in_(values))
+    kind = expression.type if not isinstance(expression.type, NullType) else String()
+    array = bindparam(None, values, type_=ARRAY(kind))
+    return cast(ColumnElement[bool], expression.in_(select(func.unnest(array))))
+
+
 def split_refs(cells: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
     """Cells naming records: those that are ids, and the others (lowered)."""
     ids: set[uuid.UUID] = set()
@@ -206,9 +231,9 @@ async def resolve(
     if not ids and not keys:
         return {}
     by_key = getattr(target, key) if key else None
-    matches = [target.id.in_(ids)] if ids else []
+    matches = [among(session, target.id, ids)] if ids else []
     if by_key is not None and keys:
-        matches.append(func.lower(by_key).in_(keys))
+        matches.append(among(session, func.lower(by_key), keys))
     if not matches:
         return {}
     columns = [target.id, func.lower(by_key)] if by_key is not None else [target.id]
@@ -232,9 +257,9 @@ async def resolve_members(
         return {}
     matches = []
     if ids:
-        matches.append(Profile.id.in_(ids))
+        matches.append(among(session, Profile.id, ids))
     if emails:
-        matches.append(func.lower(User.email).in_(emails))
+        matches.append(among(session, func.lower(User.email), emails))
     rows = await session.execute(
         select(Profile.id, func.lower(User.email))
         .join(User, User.id == Profile.user_id)
@@ -320,7 +345,7 @@ class Importer:
         ).where(
             model.org_id == self.principal.org_id,
             model.deleted_at.is_(None),
-            func.lower(getattr(model, key)).in_(keys),
+            among(self.session, func.lower(getattr(model, key)), keys),
         )
         found: dict[str, Target] = {}
         for row in await self.session.execute(statement.with_for_update(of=model)):
