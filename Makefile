@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev run test lint format services services-stop
+.PHONY: install dev run test lint format services services-stop bench-import
 
 install: $(VENV)/.installed
 
@@ -38,3 +38,7 @@ services:
 
 services-stop:
 	@bash scripts/services stop
+
+# 100,000 leads uploaded over HTTP to crm serve on SQLite and PostgreSQL, against COPY.
+bench-import: dev
+	$(BIN)/python bench/import_bench.py

@@ -9,6 +9,7 @@ from crm.lead_sources.models import LeadSource
 from crm.leads.models import Lead
 from crm.opportunities.models import Opportunity, OpportunityContact
 from crm.orgs.models import Org, Profile, User
+from crm.records.models import Upload
 from crm.tasks.models import Task
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "Profile",
     "Task",
     "Token",
+    "Upload",
     "User",
 ]

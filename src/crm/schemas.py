@@ -138,6 +138,24 @@ class Member(Answer):
     is_active: bool
 
 
+class UploadedRow(Answer):
+    row: int = Field(description="The spreadsheet line: the header is line 1.")
+    id: uuid.UUID
+
+
+class RefusedRow(Answer):
+    row: int = Field(description="The spreadsheet line: the header is line 1.")
+    errors: dict[str, str] = Field(examples=[{"email": "value is not a valid email address"}])
+
+
+class UploadReport(Answer):
+    """A CSV upload's answer: one entry per data row."""
+
+    created: list[UploadedRow]
+    updated: list[UploadedRow]
+    errors: list[RefusedRow]
+
+
 @cache
 def list_of(item: type[BaseModel]) -> type[BaseModel]:
     """The list envelope {"count", "next", "previous", "results"} of `item`s."""
@@ -163,6 +181,7 @@ WHEN = {
     404: "No such record in the caller's org.",
     405: "The path exists, but not with this method (with `Allow`).",
     413: "The body is over its limit.",
+    409: "The same file is being imported at this moment.",
     415: "The body is not JSON in UTF-8 sent as `Content-Type: application/json`.",
     422: "The body failed validation (`field` names the attribute).",
     429: "Rate limit exceeded (with `Retry-After`).",
@@ -170,6 +189,7 @@ WHEN = {
     503: "The database does not answer.",
 }
 BODY_METHODS = frozenset({"post", "put", "patch"})
+UPLOAD_SUFFIX = "/upload/"
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 # Request bodies named by the endpoints (openapi_extra), added to the components.
@@ -205,7 +225,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[in
         statuses.append(401)
     if "{" in path:
         statuses.append(404)
-    if method in BODY_METHODS:
+    if method in BODY_METHODS and not path.endswith(UPLOAD_SUFFIX):  # an upload is multipart
         statuses.append(415)
         if is_v2(path):
             statuses.append(422)

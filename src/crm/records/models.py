@@ -17,13 +17,14 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.schema import SchemaItem
 
-from crm.db import folded, new_uuid, utcnow
+from crm.db import Base, folded, new_uuid, utcnow
 from crm.orgs.models import profile_fk
 
 # JSONB on PostgreSQL (indexable with GIN), JSON text on SQLite.
@@ -120,3 +121,19 @@ def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:
         ),
         *extra,
     )
+
+
+class Upload(Base):
+    """A CSV file imported into an org's records of one kind, by its SHA-256: the same file
+    again writes nothing and answers what the first import did."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (UniqueConstraint("org_id", "entity", "digest"), profile_fk("created_by_id"))
+
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    entity: Mapped[str] = mapped_column(String(40))  # the URL's plural
+    digest: Mapped[str] = mapped_column(String(64))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

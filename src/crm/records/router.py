@@ -1,25 +1,52 @@
-"""The endpoints of an entity, built from its spec: list, create, retrieve, PATCH, PUT,
-soft DELETE and restore."""
+"""The endpoints of an entity, built from its spec: list, create, CSV upload, retrieve,
+PATCH, PUT, soft DELETE and restore."""
 
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.db import SessionDep
-from crm.pagination import list_envelope, no_query_params
-from crm.records import service
+from crm.errors import ApiError
+from crm.pagination import list_envelope, no_query_params, refuse_unknown_params
+from crm.records import importer, service
 from crm.records.query import list_records
 from crm.records.schemas import schemas_of
 from crm.records.scope import fetch
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
-from crm.schemas import body_doc
+from crm.schemas import UploadReport, body_doc, error_doc
 
 JSONBody = Body(default=None)
 NO_PARAMS = [Depends(no_query_params)]  # only lists take query parameters
+
+
+UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+def dry_run_param(request: Request) -> bool:
+    """`?dry_run=true`: the upload's answer, with nothing committed."""
+    refuse_unknown_params(request, ("dry_run",))
+    value = request.query_params.get("dry_run", "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(400, {"dry_run": "Must be true or false."})
+    return value in ("true", "1")
 
 
 def build_router(spec: EntitySpec) -> APIRouter:
@@ -60,6 +87,33 @@ def build_router(spec: EntitySpec) -> APIRouter:
         principal: CurrentPrincipal, session: SessionDep, body: Any = JSONBody
     ) -> JSONResponse:
         return JSONResponse(await service.create(session, spec, principal, body), status_code=201)
+
+    @router.post(
+        "/upload/",
+        name=f"upload_{name}",
+        openapi_extra=UPLOAD_DOC,
+        response_model=UploadReport,
+        responses=error_doc(409),
+        summary=f"Upload {name} from a CSV file",
+        description="Multipart field `file`: a row per record, de-duplicated on the entity's"
+        " natural key; one entry per data row in `created`, `updated` or `errors`."
+        " `?dry_run=true` answers the same and writes nothing.",
+    )
+    async def upload_endpoint(
+        request: Request, principal: CurrentPrincipal, session: SessionDep
+    ) -> JSONResponse:
+        dry_run = dry_run_param(request)
+        form = await request.form()
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(400, {"file": "Send the CSV file as the multipart field `file`."})
+            report = await importer.import_csv(
+                session, spec, principal, upload.file, dry_run=dry_run
+            )
+        finally:
+            await form.close()
+        return JSONResponse(report)
 
     @router.get(
         "/{record_id}/",

@@ -46,7 +46,7 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
     for key in body:
         if key in SERVER_DERIVED or key in spec.read_only:
             errors[key] = "This field is set by the server and cannot be written."
-        elif key not in spec.schema.model_fields:
+        elif key not in spec.writable:
             errors[key] = "Unknown field."
     if errors:
         raise ApiError(400, errors)

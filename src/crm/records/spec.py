@@ -4,6 +4,7 @@ its lists may filter, search and order on. The machinery builds everything else 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,11 +85,11 @@ class EntitySpec:
         """The plural of the URL, /api/<name>/: the table's name."""
         return str(self.model.__tablename__)  # type: ignore[attr-defined]
 
-    @property
+    @cached_property
     def writable(self) -> tuple[str, ...]:
         return tuple(self.schema.model_fields)
 
-    @property
+    @cached_property
     def entity_fields(self) -> tuple[str, ...]:
         """The writable fields stored in a column of the same name, the entity's own first
         (as a record reads them), then those every record or several have."""

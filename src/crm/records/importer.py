@@ -1,0 +1,674 @@
+"""CSV upload of records (CONTRACT §5). A file is read as a stream and written in batches of
+rows with set-based statements, in the caller's one transaction: per batch one lookup of the
+natural keys, one per link field, one multi-row INSERT and one executemany UPDATE per set of
+changed columns. Each row goes through the entity's own validation (parse_body, then
+validate_values for its custom fields), so a cell is refused with the message the JSON API
+gives for that value."""
+
+import csv
+import hashlib
+import io
+import re
+import types
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origin
+
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.sqltypes import NullType
+
+from crm.auth.tokens import Principal
+from crm.customfields.models import CustomField, FieldType
+from crm.customfields.service import NUMBER_PATTERN, definitions, parse_number, validate_values
+from crm.db import folded, new_uuid, utcnow
+from crm.errors import DETAIL, ApiError
+from crm.ids import CANONICAL_UUID
+from crm.orgs.models import Profile, User
+from crm.records.models import Upload
+from crm.records.read import alive
+from crm.records.scope import can_see
+from crm.records.service import check_exclusive, parse_body
+from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
+
+BATCH_ROWS = 2000
+CF_PREFIX = "cf_"
+LIST_SEPARATOR = ";"
+CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+INVISIBLE = "A record with this {key} exists, but it is neither yours nor assigned to you."
+
+
+def normalise(name: str) -> str:
+    """A header cell as a field name: any case, spaces as underscores."""
+    return re.sub(r"\s+", "_", name.strip().lower())
+
+
+# --- What a cell holds -----------------------------------------------------------------
+
+
+def base_type(annotation: Any) -> Any:
+    """The type a field holds, without Optional and Annotated."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return base_type(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return base_type(kinds[0])
+    if origin is Literal:
+        return str
+    return origin or annotation
+
+
+@cache
+def field_types(spec: EntitySpec) -> dict[str, Any]:
+    return {name: base_type(info.annotation) for name, info in spec.schema.model_fields.items()}
+
+
+def split_list(cell: str) -> list[str]:
+    return [item.strip() for item in cell.split(LIST_SEPARATOR) if item.strip()]
+
+
+def typed_cell(kind: Any, cell: str) -> Any:
+    """A cell as the JSON value it stands for; one that is no such value is passed on as
+    written, for the schema to refuse with its own message."""
+    if kind is list:
+        return split_list(cell)
+    if kind is Decimal and NUMBER_PATTERN.fullmatch(cell):
+        try:
+            return Decimal(cell)
+        except InvalidOperation:
+            return cell
+    if kind in (int, float):
+        number = parse_number(cell)
+        return cell if number is None else number
+    return cell
+
+
+def custom_cell(kind: FieldType, cell: str) -> Any:
+    if kind is FieldType.number:
+        number = parse_number(cell)
+        return cell if number is None else number
+    if kind is FieldType.checkbox:
+        return CHECKBOX.get(cell.lower(), cell)
+    return cell
+
+
+# --- The header ------------------------------------------------------------------------
+
+
+def check_header(spec: EntitySpec, header: list[str], fields: list[CustomField]) -> list[str]:
+    """The header's field names; any problem with them is a 400 for the whole file."""
+    names = [normalise(cell) for cell in header]
+    keys = {definition.key for definition in fields}
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for position, name in enumerate(names, 1):
+        label = name or f"column {position}"
+        if name in seen:
+            errors[label] = "This column is named twice."
+        elif name.startswith(CF_PREFIX):
+            if name.removeprefix(CF_PREFIX) not in keys:
+                errors[label] = "Unknown custom field."
+        elif name in SERVER_DERIVED or name in spec.read_only:
+            errors[label] = "This field is set by the server and cannot be written."
+        elif name not in spec.writable or name == "custom_fields":
+            errors[label] = "Unknown column."
+        seen.add(name)
+    required = [name for name, info in spec.schema.model_fields.items() if info.is_required()]
+    required += [CF_PREFIX + definition.key for definition in fields if definition.required]
+    for name in required:
+        if name not in seen:
+            errors[name] = "This column is required."
+    if errors:
+        raise ApiError(400, errors)
+    return names
+
+
+# --- Reading the file ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    number: int  # the spreadsheet row: the header is 1
+    cells: dict[str, str]  # the non-empty cells, stripped, by field name
+    error: dict[str, str] | None = None
+
+
+def file_errors(rows: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The file's records; a file that is not UTF-8 or not CSV is a 400."""
+    try:
+        yield from rows
+    except UnicodeDecodeError:
+        raise ApiError(400, {"file": "The file is not UTF-8 text."}) from None
+    except csv.Error as exc:
+        raise ApiError(400, {"file": f"The file is not valid CSV: {exc}."}) from None
+
+
+def read_rows(records: Iterator[list[str]], names: list[str]) -> Iterator[Row]:
+    """Each data row with its spreadsheet number. A row of empty cells (a blank line) counts
+    as a row but is no record."""
+    for number, record in enumerate(records, 2):
+        if len(record) > len(names):
+            reason = f"This row has {len(record)} cells; the header names {len(names)} columns."
+            yield Row(number, {}, {DETAIL: reason})
+            continue
+        cells = {name: cell.strip() for name, cell in zip(names, record, strict=False)}
+        given = {name: cell for name, cell in cells.items() if cell}
+        if given:
+            yield Row(number, given)
+
+
+def batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- References by id or by natural key ------------------------------------------------
+
+
+def natural_key_of(target: type[Any]) -> str | None:
+    """The field other records may name a target record by, besides its id."""
+    spec = next((spec for spec in all_registered() if spec.model is target), None)
+    return spec.natural_key if spec is not None else None
+
+
+def among(session: AsyncSession, expression: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`expression IN values`; on PostgreSQL `= ANY(<one array>)`, one statement whatever the
+    number of values (see import_csv for how it is planned)."""
+    values = list(values)
+    if session.get_bind().dialect.name != "postgresql":
+        return cast(ColumnElement[bool], expression.in_(values))
+    kind = expression.type if not isinstance(expression.type, NullType) else String()
+    return cast(ColumnElement[bool], expression == any_(bindparam(None, values, type_=ARRAY(kind))))
+
+
+def split_refs(cells: Iterable[str]) -> tuple[set[uuid.UUID], set[str]]:
+    """Cells naming records: those that are ids, and the others (lowered)."""
+    ids: set[uuid.UUID] = set()
+    keys: set[str] = set()
+    for cell in cells:
+        if CANONICAL_UUID.fullmatch(cell):
+            ids.add(uuid.UUID(cell))
+        else:
+            keys.add(cell.lower())
+    return ids, keys
+
+
+async def resolve(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    target: type[Any],
+    key: str | None,
+    cells: Iterable[str],
+    *extra: ColumnElement[bool],
+) -> dict[str, uuid.UUID]:
+    """The live records of the org the cells name, by lowered cell, in one statement; the
+    rows are share-locked so that they cannot be deleted before the upload commits."""
+    ids, keys = split_refs(cells)
+    if not ids and not keys:
+        return {}
+    by_key = getattr(target, key) if key else None
+    matches = [among(session, target.id, ids)] if ids else []
+    if by_key is not None and keys:
+        matches.append(among(session, folded(by_key), keys))
+    if not matches:
+        return {}
+    columns = [target.id, folded(by_key)] if by_key is not None else [target.id]
+    statement = select(*columns).where(
+        target.org_id == org_id, or_(*matches), *alive(target), *extra
+    )
+    found: dict[str, uuid.UUID] = {}
+    for row in await session.execute(statement.with_for_update(read=True)):
+        found[str(row[0])] = row[0]
+        if by_key is not None and row[1] is not None:
+            found.setdefault(row[1], row[0])
+    return found
+
+
+async def resolve_members(
+    session: AsyncSession, org_id: uuid.UUID, cells: Iterable[str]
+) -> dict[str, uuid.UUID]:
+    """Active members of the org named by profile id or email, in one statement."""
+    ids, emails = split_refs(cells)
+    if not ids and not emails:
+        return {}
+    matches = []
+    if ids:
+        matches.append(among(session, Profile.id, ids))
+    if emails:
+        matches.append(among(session, folded(User.email), emails))
+    rows = await session.execute(
+        select(Profile.id, folded(User.email))
+        .join(User, User.id == Profile.user_id)
+        .where(Profile.org_id == org_id, Profile.is_active.is_(True), or_(*matches))
+    )
+    found: dict[str, uuid.UUID] = {}
+    for profile_id, email in rows:
+        found[str(profile_id)] = profile_id
+        found[email] = profile_id
+    return found
+
+
+# --- Rows to records -------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A record a row writes: new (`values` holds every column) or existing (`values`
+    holds the columns changed so far)."""
+
+    id: uuid.UUID
+    new: bool
+    created_by_id: uuid.UUID | None
+    assigned_to_id: uuid.UUID | None
+    custom_fields: dict[str, Any]
+    links: dict[str, Any]  # link columns as they stand
+    values: dict[str, Any]
+    lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    created: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "errors": self.errors}
+
+
+def field_name(name: str) -> str:
+    """An error's field as the file names it: custom fields as their cf_<key> column."""
+    prefix = "custom_fields."
+    return CF_PREFIX + name.removeprefix(prefix) if name.startswith(prefix) else name
+
+
+class Importer:
+    def __init__(
+        self,
+        session: AsyncSession,
+        spec: EntitySpec,
+        principal: Principal,
+        fields: list[CustomField],
+    ) -> None:
+        self.session = session
+        self.spec = spec
+        self.principal = principal
+        self.fields = {definition.key: definition for definition in fields}
+        self.custom_kinds = {definition.key: FieldType(definition.type) for definition in fields}
+        self.report = Report()
+        self.kinds = field_types(spec)
+        self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
+        self.many = {many.field: many for many in spec.many}
+
+    # Lookups of a batch: one statement each.
+
+    async def existing(self, batch: list[Row]) -> dict[str, Target]:
+        spec, model = self.spec, self.spec.model
+        key = spec.natural_key
+        if key is None:
+            return {}
+        keys = {row.cells[key].lower() for row in batch if key in row.cells}
+        if not keys:
+            return {}
+        link_columns = [getattr(model, link.column) for link in spec.links]
+        statement = select(
+            model.id,
+            folded(getattr(model, key)),
+            model.created_by_id,
+            model.assigned_to_id,
+            model.custom_fields,
+            *link_columns,
+        ).where(
+            model.org_id == self.principal.org_id,
+            model.deleted_at.is_(None),
+            among(self.session, folded(getattr(model, key)), keys),
+        )
+        found: dict[str, Target] = {}
+        for row in await self.session.execute(statement.with_for_update(of=model)):
+            found[row[1]] = Target(
+                id=row[0],
+                new=False,
+                created_by_id=row[2],
+                assigned_to_id=row[3],
+                custom_fields=dict(row[4] or {}),
+                links={link.column: value for link, value in zip(spec.links, row[5:], strict=True)},
+                values={},
+            )
+        return found
+
+    async def references(self, batch: list[Row]) -> dict[str, dict[str, uuid.UUID]]:
+        """What the batch's link, list and assignee cells name, by field and lowered cell."""
+        org_id = self.principal.org_id
+        found: dict[str, dict[str, uuid.UUID]] = {}
+        for name, link in self.id_links.items():
+            cells = [row.cells[name] for row in batch if name in row.cells]
+            key = link.by if link.by != "id" else natural_key_of(link.target)
+            found[name] = await resolve(self.session, org_id, link.target, key, cells)
+        for name, many in self.many.items():
+            cells = [
+                item for row in batch if name in row.cells for item in split_list(row.cells[name])
+            ]
+            key = natural_key_of(many.target)
+            found[name] = await resolve(self.session, org_id, many.target, key, cells)
+        members = [row.cells["assigned_to"] for row in batch if "assigned_to" in row.cells]
+        found["assigned_to"] = await resolve_members(self.session, org_id, members)
+        return found
+
+    # One row.
+
+    def body_of(
+        self, row: Row, refs: dict[str, dict[str, uuid.UUID]], errors: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The row as a JSON body (links by id) and its custom fields; cells naming no
+        record go to `errors`, with the JSON API's message."""
+        body: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for name, cell in row.cells.items():
+            if name.startswith(CF_PREFIX):
+                key = name.removeprefix(CF_PREFIX)
+                custom[key] = custom_cell(self.custom_kinds[key], cell)
+            elif name in self.id_links:
+                link = self.id_links[name]
+                match = refs[name].get(cell.lower())
+                if match is None:
+                    errors[name] = f"No {name} '{cell}' in this org."
+                else:
+                    body[name] = cell if link.by != "id" else str(match)
+            elif name in self.many:
+                items = split_list(cell)
+                missing = [item for item in items if item.lower() not in refs[name]]
+                if missing:
+                    errors[name] = f"No such record in this org: {', '.join(missing)}."
+                else:
+                    body[name] = [str(refs[name][item.lower()]) for item in items]
+            elif name == "assigned_to":
+                member = refs[name].get(cell.lower())
+                if member is None:
+                    errors[name] = "Not an active member of this org."
+                else:
+                    body[name] = str(member)
+            else:
+                body[name] = typed_cell(self.kinds[name], cell)
+        return body, custom
+
+    def link_values(
+        self, data: dict[str, Any], refs: dict[str, dict[str, uuid.UUID]]
+    ) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
+        for name, link in self.id_links.items():
+            if name in data:
+                value = data[name]
+                if value is not None and link.by != "id":
+                    value = refs[name][str(value).lower()]
+                columns[link.column] = value
+        if "assigned_to" in data:
+            columns["assigned_to_id"] = data["assigned_to"]
+        return columns
+
+    def apply(
+        self,
+        row: Row,
+        target: Target | None,
+        refs: dict[str, dict[str, uuid.UUID]],
+    ) -> Target:
+        """The row written onto `target` (None: a new record); ApiError when it may not be."""
+        errors: dict[str, str] = {}
+        body, custom = self.body_of(row, refs, errors)
+        try:
+            data = parse_body(self.spec, body, partial=target is not None)
+        except ApiError as exc:
+            errors = {**exc.errors, **errors}
+            data = {}
+        if custom or target is None:
+            try:
+                current = target.custom_fields if target is not None else {}
+                custom = validate_values(
+                    list(self.fields.values()), current, custom, replace=target is None
+                )
+            except ApiError as exc:
+                errors.update(exc.errors)
+        if not errors:
+            state = types.SimpleNamespace(**(target.links if target is not None else {}))
+            try:
+                check_exclusive(self.spec, data, state if target is not None else None)
+            except ApiError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ApiError(400, {field_name(name): reason for name, reason in errors.items()})
+
+        spec = self.spec
+        now = utcnow()
+        columns = self.link_values(data, refs)
+        lists = {
+            many: list(dict.fromkeys(data[name]))
+            for name, many in self.many.items()
+            if name in data
+        }
+        if target is None:
+            org_id, profile_id = self.principal.org_id, self.principal.profile_id
+            values = {
+                "org_id": org_id,
+                "id": new_uuid(),
+                "created_by_id": profile_id,
+                "tags": data["tags"],
+                "custom_fields": custom,
+                "created_at": now,
+                "updated_at": now,
+                **{name: data[name] for name in spec.entity_fields},
+                **columns,
+            }
+            return Target(
+                id=values["id"],
+                new=True,
+                created_by_id=profile_id,
+                assigned_to_id=values.get("assigned_to_id"),
+                custom_fields=custom,
+                links={column: values.get(column) for column in columns},
+                values=values,
+                lists=lists,
+            )
+        changes: dict[str, Any] = {name: data[name] for name in spec.entity_fields if name in data}
+        if "tags" in data:
+            changes["tags"] = data["tags"] or []
+        if custom:
+            changes["custom_fields"] = target.custom_fields = custom
+        changes.update(columns)
+        changes["updated_at"] = now
+        if not target.new:
+            changes.setdefault("org_id", self.principal.org_id)
+            changes.setdefault("id", target.id)
+        target.values.update(changes)
+        target.links.update(columns)
+        target.lists.update(lists)
+        if "assigned_to_id" in columns:
+            target.assigned_to_id = columns["assigned_to_id"]
+        return target
+
+    # A batch.
+
+    async def batch(self, batch: list[Row]) -> None:
+        key = self.spec.natural_key
+        known = await self.existing(batch)
+        refs = await self.references(batch)
+        written: dict[uuid.UUID, Target] = {}
+        for row in batch:
+            if row.error is not None:
+                self.report.errors.append({"row": row.number, "errors": row.error})
+                continue
+            natural = row.cells[key].lower() if key and key in row.cells else None
+            target = known.get(natural) if natural is not None else None
+            if target is not None and not can_see(target, self.principal):
+                reason = INVISIBLE.format(key=key)
+                self.report.errors.append({"row": row.number, "errors": {key: reason}})
+                continue
+            try:
+                result = self.apply(row, target, refs)
+            except ApiError as exc:
+                self.report.errors.append({"row": row.number, "errors": exc.errors})
+                continue
+            written[result.id] = result
+            if target is None:
+                if natural is not None:
+                    known[natural] = result
+                self.report.created.append({"row": row.number, "id": result.id})
+            else:
+                self.report.updated.append({"row": row.number, "id": result.id})
+        await self.write(list(written.values()))
+
+    async def write(self, targets: list[Target]) -> None:
+        """The batch's records: one multi-row INSERT, one executemany UPDATE per set of
+        changed columns, and their lists."""
+        model = self.spec.model
+        created = [target.values for target in targets if target.new]
+        if created:
+            # Core, not ORM: the rows are complete, and the ORM's bookkeeping per row is
+            # most of an insert's cost.
+            await self.session.execute(insert(model.__table__), created)  # type: ignore[attr-defined]
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for target in targets:
+            if not target.new:
+                groups.setdefault(frozenset(target.values), []).append(target.values)
+        for group in groups.values():
+            await self.session.execute(update(model), group)
+        for many in self.many.values():
+            listed = {target.id: target.lists[many] for target in targets if many in target.lists}
+            await write_lists(self.session, self.principal.org_id, many, listed)
+
+
+async def write_lists(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    many: ManyLink,
+    listed: dict[uuid.UUID, list[uuid.UUID]],
+) -> None:
+    """Replace what the records list (as service.write_many does, for many records at once):
+    rows naming a deleted record stay, so that restoring it brings it back."""
+    if not listed:
+        return
+    table, target = many.table, many.target
+    owner = getattr(table, many.owner)
+    column = getattr(table, many.target_column)
+    live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
+    await session.execute(
+        delete(table).where(
+            table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
+        )
+    )
+    rows = [
+        {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
+        for record_id, ids in listed.items()
+        for listed_id in ids
+    ]
+    if rows:
+        await session.execute(insert(table), rows)
+
+
+async def import_csv(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    file: IO[bytes],
+    *,
+    dry_run: bool = False,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Import a CSV file of records into the caller's org, in the session's transaction
+    (rolled back for a dry run). `progress`, when given, is called with the number of rows
+    of each batch written."""
+    digest = file_digest(file)
+    earlier = await session.scalar(
+        select(Upload.report).where(
+            Upload.org_id == principal.org_id, Upload.entity == spec.name, Upload.digest == digest
+        )
+    )
+    if earlier is not None:
+        return repeated(earlier)
+    upload = None
+    if not dry_run:
+        # Recorded first: a concurrent import of the same file waits on the unique index.
+        upload = Upload(
+            org_id=principal.org_id,
+            entity=spec.name,
+            digest=digest,
+            created_by_id=principal.profile_id,
+            report={},
+        )
+        session.add(upload)
+        try:
+            await session.flush()
+        except IntegrityError:
+            raise ApiError(409, {"file": "This file is being imported right now."}) from None
+    if session.get_bind().dialect.name == "postgresql":
+        # Each lookup planned for its own values: a generic plan of `= ANY($n)` compares every
+        # row of a table without statistics yet (one filling up in this very transaction)
+        # with every value in turn, instead of hashing them.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    stream = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+    try:
+        records = file_errors(csv.reader(stream))
+        header = next(records, None)
+        if header is None or not any(cell.strip() for cell in header):
+            raise ApiError(400, {"file": "The file has no header row."})
+        fields = await definitions(session, principal.org_id, spec.singular)
+        names = check_header(spec, header, fields)
+        importer = Importer(session, spec, principal, fields)
+        for batch in batches(read_rows(records, names)):
+            await importer.batch(batch)
+            if progress is not None:
+                progress(len(batch))
+    finally:
+        stream.detach()
+    report = importer.report.body()
+    if upload is None:
+        await session.rollback()
+    else:
+        upload.report = storable(report)
+        await session.flush()
+    return report
+
+
+def storable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as JSON values (ids as strings)."""
+    rows = {
+        name: [{"row": entry["row"], "id": str(entry["id"])} for entry in report[name]]
+        for name in ("created", "updated")
+    }
+    return {**rows, "errors": report["errors"]}
+
+
+def file_digest(file: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def repeated(earlier: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a file imported before: nothing is written again, and the records it
+    created are now among those it updates."""
+    updated = sorted([*earlier["created"], *earlier["updated"]], key=lambda entry: entry["row"])
+    return {"created": [], "updated": updated, "errors": earlier["errors"]}

@@ -1,0 +1,466 @@
+"""CSV upload for every entity (CONTRACT §5): rows created, updated and refused with their
+spreadsheet row numbers, natural keys within the org only, cells as people type them, the
+JSON API's messages, dry runs, whole-file errors, and set-based writes."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from crm.records import importer
+from tests.apps import client_of, fresh_app
+from tests.conftest import Identity, World, count_statements, register, unique_email
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # the URL's plural
+    singular: str
+    required: str  # the required column
+    key: str | None  # the natural key
+
+    @property
+    def url(self) -> str:
+        return f"/api/{self.name}/"
+
+    def key_value(self) -> str:
+        """A fresh natural key (an email, or an account's name)."""
+        return unique_email("k") if self.key == "email" else f"Firm {uuid.uuid4().hex[:8]}"
+
+
+ENTITIES = [
+    Entity("leads", "lead", "title", "email"),
+    Entity("contacts", "contact", "first_name", "email"),
+    Entity("accounts", "account", "name", "name"),
+    Entity("opportunities", "opportunity", "name", None),
+    Entity("tasks", "task", "title", None),
+]
+KEYED = [entity for entity in ENTITIES if entity.key is not None]
+
+
+def ids(entities: list[Entity]) -> list[str]:
+    return [entity.name for entity in entities]
+
+
+def csv_text(*lines: str, end: str = "\n") -> bytes:
+    return (end.join(lines) + end).encode()
+
+
+async def upload(
+    api: httpx.AsyncClient, who: Identity, entity: Entity, content: bytes, **params: str
+) -> httpx.Response:
+    return await api.post(
+        f"{entity.url}upload/",
+        params=params,
+        files={"file": ("import.csv", content, "text/csv")},
+        headers=who.headers,
+    )
+
+
+def report(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"created", "updated", "errors"}
+    return body
+
+
+def rows(entries: list[dict[str, Any]]) -> list[int]:
+    return [entry["row"] for entry in entries]
+
+
+async def records(api: httpx.AsyncClient, who: Identity, entity: Entity) -> list[dict[str, Any]]:
+    response = await api.get(entity.url, params={"page_size": "100"}, headers=who.headers)
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    return results
+
+
+async def define(
+    api: httpx.AsyncClient, admin: Identity, entity: Entity, key: str, kind: str, **extra: Any
+) -> None:
+    body = {"entity": entity.singular, "key": key, "label": key, "type": kind, **extra}
+    response = await api.post("/api/custom-fields/", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+
+
+async def json_errors(
+    api: httpx.AsyncClient, who: Identity, entity: Entity, body: dict[str, Any]
+) -> dict[str, str]:
+    """What the JSON API answers for this body (it must refuse it)."""
+    response = await api.post(entity.url, json=body, headers=who.headers)
+    assert response.status_code == 400, response.text
+    errors: dict[str, str] = response.json()["errors"]
+    return errors
+
+
+async def assert_unseen_by_other_org(
+    api: httpx.AsyncClient, other: Identity, entity: Entity, record_id: str
+) -> None:
+    response = await api.get(f"{entity.url}{record_id}/", headers=other.headers)
+    assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
+async def test_rows_are_created_updated_and_refused_by_spreadsheet_row(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    await define(api, world.admin, entity, "score", "number")
+    await define(api, world.admin, entity, "vip", "checkbox")
+    await define(api, world.admin, entity, "since", "date")
+    await define(api, world.admin, entity, "tier", "dropdown", options=["gold", "silver"])
+    key = entity.key_value() if entity.key else ""
+    key_column = f",{entity.key.title()}" if entity.key and entity.key != entity.required else ""
+    key_cell = f",{key}" if key_column else ""
+    first = key if entity.key == entity.required else "First"
+    again = key.upper() if entity.key == entity.required else "Again"
+    again_key = f",{key.upper()}" if key_column else ""
+    content = csv_text(
+        f"{entity.required.replace('_', ' ').title()}{key_column},Tags,Assigned To,"
+        "cf_score,CF_VIP,cf_since,cf_tier,Description",
+        f"{first}{key_cell},hot; vip,{world.user.email.upper()},72,yes,2026-01-31,gold,",
+        f"Bad{',' + unique_email() if key_column else ''},,nobody@example.com,abc,maybe,"
+        "2026-02-30,bronze,",
+        f'{again}{again_key},cold,,,0,,,"Said ""hi"", then\nleft"',
+        "",
+        "",
+        end="\r\n",
+    )
+    body = report(await upload(api, world.admin, entity, content))
+
+    bad_cf = {"score": "abc", "vip": "maybe", "since": "2026-02-30", "tier": "bronze"}
+    expected = await json_errors(
+        api, world.admin, entity, {entity.required: "x", "custom_fields": bad_cf}
+    )
+    assert body["errors"] == [
+        {
+            "row": 3,
+            "errors": {
+                "assigned_to": "Not an active member of this org.",
+                **{
+                    f"cf_{name.removeprefix('custom_fields.')}": reason
+                    for name, reason in expected.items()
+                },
+            },
+        }
+    ]
+    assert rows(body["created"]) == ([2] if entity.key else [2, 4])
+    assert rows(body["updated"]) == ([4] if entity.key else [])
+    got = await records(api, world.admin, entity)
+    assert len(got) == len(body["created"])
+    last = next(record for record in got if record["id"] == body["created"][-1]["id"])
+    assert last["description"] == 'Said "hi", then\nleft'
+    assert last["tags"] == ["cold"]
+    if entity.key:
+        # The second row updated the first's record with its non-empty cells only.
+        assert body["updated"][0]["id"] == body["created"][0]["id"]
+        assert last["assigned_to"]["id"] == world.user.profile_id
+        assert last["custom_fields"] == {
+            "score": 72,
+            "vip": False,
+            "since": "2026-01-31",
+            "tier": "gold",
+        }
+    else:
+        first_record = next(record for record in got if record["id"] == body["created"][0]["id"])
+        assert first_record["tags"] == ["hot", "vip"]
+        assert first_record["assigned_to"]["id"] == world.user.profile_id
+        assert first_record["custom_fields"] == {
+            "score": 72,
+            "vip": True,
+            "since": "2026-01-31",
+            "tier": "gold",
+        }
+        assert last["custom_fields"] == {"vip": False}
+    await assert_unseen_by_other_org(api, world.other, entity, last["id"])
+    assert await records(api, world.other, entity) == []
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_keys_match_live_records_of_the_org_only(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    assert entity.key is not None
+    key = entity.key_value()
+    base = {entity.required: "Stored"} if entity.key != entity.required else {}
+    mine = await api.post(entity.url, json={**base, entity.key: key}, headers=world.admin.headers)
+    theirs = await api.post(entity.url, json={**base, entity.key: key}, headers=world.other.headers)
+    assert mine.status_code == theirs.status_code == 201
+    header = entity.required if entity.key == entity.required else f"{entity.required},{entity.key}"
+    cells = key.upper() if entity.key == entity.required else f"Renamed,{key.upper()}"
+    content = csv_text(header + ",tags", cells + ",new")
+    body = report(await upload(api, world.admin, entity, content))
+    assert body == {"created": [], "updated": [{"row": 2, "id": mine.json()["id"]}], "errors": []}
+    got = await api.get(f"{entity.url}{mine.json()['id']}/", headers=world.admin.headers)
+    assert got.json()["tags"] == ["new"]
+    # The other org's record with the same key is untouched and never matched.
+    untouched = await api.get(f"{entity.url}{theirs.json()['id']}/", headers=world.other.headers)
+    assert untouched.json()["tags"] == []
+    await assert_unseen_by_other_org(api, world.other, entity, mine.json()["id"])
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
+async def test_the_same_file_twice_creates_nothing_the_second_time(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    column = entity.required
+    content = csv_text(column, entity.key_value(), entity.key_value(), "")
+    first = report(await upload(api, world.admin, entity, content))
+    assert rows(first["created"]) == [2, 3]
+    second = report(await upload(api, world.admin, entity, content))
+    assert second == {"created": [], "updated": first["created"], "errors": []}
+    assert len(await records(api, world.admin, entity)) == 2
+    # Another org importing the same file gets its own records.
+    theirs = report(await upload(api, world.other, entity, content))
+    assert rows(theirs["created"]) == [2, 3]
+    assert {entry["id"] for entry in theirs["created"]}.isdisjoint(
+        entry["id"] for entry in first["created"]
+    )
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
+async def test_a_dry_run_answers_the_same_and_writes_nothing(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    content = csv_text(f"{entity.required},tags", f"{entity.key_value()},a", ",b")
+    dry = report(await upload(api, world.admin, entity, content, dry_run="true"))
+    assert rows(dry["created"]) == [2]
+    # Row 3 gives a tag but not the required field.
+    assert dry["errors"] == [{"row": 3, "errors": {entity.required: "This field is required."}}]
+    assert await records(api, world.admin, entity) == []
+    real = report(await upload(api, world.admin, entity, content))
+    assert rows(real["created"]) == [2] and real["errors"] == dry["errors"]
+    assert len(await records(api, world.admin, entity)) == 1
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_a_user_may_update_only_records_it_sees(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    assert entity.key is not None
+    hidden_key, own_key = entity.key_value(), entity.key_value()
+    base = {entity.required: "Stored"} if entity.key != entity.required else {}
+    hidden = await api.post(
+        entity.url, json={**base, entity.key: hidden_key}, headers=world.admin.headers
+    )
+    own = await api.post(entity.url, json={**base, entity.key: own_key}, headers=world.user.headers)
+    assert hidden.status_code == own.status_code == 201
+    header = entity.required if entity.key == entity.required else f"{entity.required},{entity.key}"
+
+    def line(key: str) -> str:
+        return f"{key},x" if entity.key == entity.required else f"N,{key},x"
+
+    body = report(
+        await upload(
+            api, world.user, entity, csv_text(f"{header},tags", line(hidden_key), line(own_key))
+        )
+    )
+    assert body["created"] == []
+    assert body["updated"] == [{"row": 3, "id": own.json()["id"]}]
+    assert rows(body["errors"]) == [2] and set(body["errors"][0]["errors"]) == {entity.key}
+    got = await api.get(f"{entity.url}{hidden.json()['id']}/", headers=world.admin.headers)
+    assert got.json()["tags"] == []
+
+
+async def test_links_by_id_or_natural_key_any_case(api: httpx.AsyncClient, world: World) -> None:
+    admin = world.admin.headers
+    account = await api.post("/api/accounts/", json={"name": "Initech"}, headers=admin)
+    contact = await api.post(
+        "/api/contacts/",
+        json={"first_name": "Ann", "email": "ann@initech.com"},
+        headers=world.admin.headers,
+    )
+    other = await api.post(
+        "/api/contacts/",
+        json={"first_name": "Bob", "email": "bob@initech.com"},
+        headers=world.admin.headers,
+    )
+    theirs = await api.post("/api/accounts/", json={"name": "Globex"}, headers=world.other.headers)
+    account_id, contact_id = account.json()["id"], contact.json()["id"]
+    opportunities = ENTITIES[3]
+    content = csv_text(
+        "name,account,contacts,amount,currency,stage,probability,close_date,source",
+        f"Big,INITECH,ANN@initech.com; {other.json()['id']},24000.50,EUR,proposal,60,"
+        "2026-12-31,CALL",
+        f"Small,{account_id},,12,USD,,,,",
+        "Theirs,Globex,nobody@example.com,-1,eur,won,101,31/12/2026,nowhere",
+    )
+    body = report(await upload(api, world.admin, opportunities, content))
+    assert rows(body["created"]) == [2, 3]
+    expected = await json_errors(
+        api,
+        world.admin,
+        opportunities,
+        {
+            "name": "x",
+            "amount": -1,
+            "currency": "eur",
+            "stage": "won",
+            "probability": 101,
+            "close_date": "31/12/2026",
+            "source": "nowhere",
+        },
+    )
+    assert body["errors"] == [
+        {
+            "row": 4,
+            "errors": {
+                "account": "No account 'Globex' in this org.",
+                "contacts": "No such record in this org: nobody@example.com.",
+                **{name: reason for name, reason in expected.items() if name != "source"},
+                "source": "No source 'nowhere' in this org.",
+            },
+        }
+    ]
+    assert theirs.status_code == 201
+    got = (await api.get(f"/api/opportunities/{body['created'][0]['id']}/", headers=admin)).json()
+    assert got["account"] == account_id
+    assert sorted(got["contacts"]) == sorted([contact_id, other.json()["id"]])
+    assert (got["amount"], got["currency"], got["stage"]) == (24000.5, "EUR", "proposal")
+    assert (got["probability"], got["close_date"], got["source"]) == (60, "2026-12-31", "call")
+
+    tasks = ENTITIES[4]
+    body = report(
+        await upload(
+            api,
+            world.admin,
+            tasks,
+            csv_text(
+                "title,due_date,contact,account,priority",
+                "Call,2026-12-31T17:00:00+02:00,Ann@Initech.com,,high",
+                "Both,,ann@initech.com,initech,",
+            ),
+        )
+    )
+    assert rows(body["created"]) == [2]
+    assert rows(body["errors"]) == [3]
+    assert set(body["errors"][0]["errors"]) == {"contact", "account"}
+    task = (await api.get(f"/api/tasks/{body['created'][0]['id']}/", headers=admin)).json()
+    assert task["contact"] == contact_id
+    assert (task["due_date"], task["priority"]) == ("2026-12-31T15:00:00Z", "high")
+
+    leads = ENTITIES[0]
+    body = report(
+        await upload(
+            api,
+            world.admin,
+            leads,
+            csv_text(
+                "First Name,Title,Status,Source",
+                "Jo,Lead one,qualified,Website_Form",
+                "Al,Lead two,converted,",
+            ),
+        )
+    )
+    assert rows(body["created"]) == [2]
+    expected = await json_errors(api, world.admin, leads, {"title": "x", "status": "converted"})
+    assert body["errors"] == [{"row": 3, "errors": expected}]
+    lead = (await api.get(f"/api/leads/{body['created'][0]['id']}/", headers=admin)).json()
+    assert (lead["first_name"], lead["status"]) == ("Jo", "qualified")
+    assert lead["source"] == "website_form"
+    await assert_unseen_by_other_org(api, world.other, leads, lead["id"])
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
+async def test_whole_file_errors(api: httpx.AsyncClient, world: World, entity: Entity) -> None:
+    async def refused(response: httpx.Response, *fields: str) -> None:
+        assert response.status_code == 400, response.text
+        assert set(response.json()["errors"]) == set(fields), response.text
+
+    url = f"{entity.url}upload/"
+    await refused(await api.post(url, headers=world.admin.headers), "file")
+    await refused(
+        await api.post(url, data={"file": "text, not a file"}, headers=world.admin.headers), "file"
+    )
+    good = f"{entity.required}\nOne\n"
+    await refused(await upload(api, world.admin, entity, b""), "file")
+    await refused(await upload(api, world.admin, entity, b"\n\nOne\n"), "file")
+    await refused(await upload(api, world.admin, entity, good.encode("utf-16")), "file")
+    latin = f"{good}caf\xe9\n".encode("latin-1")
+    await refused(await upload(api, world.admin, entity, latin), "file")
+    await refused(await upload(api, world.admin, entity, b"description\nx\n"), entity.required)
+    await refused(
+        await upload(api, world.admin, entity, f"{entity.required},colour\nOne,red\n".encode()),
+        "colour",
+    )
+    await refused(
+        await upload(api, world.admin, entity, f"{entity.required},cf_nope\nOne,x\n".encode()),
+        "cf_nope",
+    )
+    await refused(
+        await upload(api, world.admin, entity, f"{entity.required},id\nOne,x\n".encode()), "id"
+    )
+    twice = f"{entity.required},Tags,tags\nOne,a,b\n".encode()
+    await refused(await upload(api, world.admin, entity, twice), "tags")
+    await refused(await upload(api, world.admin, entity, good.encode(), dry_run="maybe"), "dry_run")
+    assert await records(api, world.admin, entity) == []
+    # A BOM is fine.
+    body = report(await upload(api, world.admin, entity, good.encode("utf-8-sig")))
+    assert rows(body["created"]) == [2]
+
+
+async def test_a_file_over_the_upload_limit_is_413(database_url: str) -> None:
+    app = fresh_app(database_url, upload_max_bytes=1000)
+    async with client_of(app) as client:
+        admin = await register(client)
+        small = await upload(client, admin, ENTITIES[0], b"title\nOne\n")
+        assert small.status_code == 200, small.text
+        big = await upload(client, admin, ENTITIES[0], b"title\n" + b"x" * 2000 + b"\n")
+        assert big.status_code == 413, big.text
+        listed = await client.get("/api/leads/", headers=admin.headers)
+        assert listed.json()["count"] == 1
+
+
+async def test_rows_with_more_cells_than_the_header_are_errors(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    body = report(await upload(api, world.admin, ENTITIES[0], csv_text("title", "a", "b,c", "d")))
+    assert rows(body["created"]) == [2, 4]
+    assert rows(body["errors"]) == [3]
+
+
+@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
+async def test_statements_do_not_grow_with_rows(
+    api: httpx.AsyncClient, app: FastAPI, world: World, entity: Entity
+) -> None:
+    await define(api, world.admin, entity, "score", "number")
+
+    async def statements(count: int) -> int:
+        lines = [f"{entity.required},tags,assigned_to,cf_score"]
+        lines += [f"{entity.key_value()},a; b,{world.user.email},{n}" for n in range(count)]
+        with count_statements(app) as counter:
+            body = report(await upload(api, world.admin, entity, csv_text(*lines)))
+        assert len(body["created"]) == count
+        return counter.count
+
+    assert await statements(10) == await statements(200)
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_earlier_rows_count_across_batches(
+    api: httpx.AsyncClient, world: World, entity: Entity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row repeating a key of an earlier batch finds the record that batch wrote (in the
+    same transaction), and repeats within a batch update the record about to be written."""
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    first, second = entity.key_value(), entity.key_value()
+    if entity.key == entity.required:
+        header = f"tags,{entity.key}"
+        lines = [f"a,{first}", f"b,{second}", f"c,{first.upper()}", f"e,{second}"]
+    else:
+        header = f"tags,{entity.required},{entity.key}"
+        lines = [f"a,One,{first}", f"b,Two,{second}", f"c,,{first.upper()}", f"d,,{second}"]
+        lines.append(f"e,,{second}")
+    body = report(await upload(api, world.admin, entity, csv_text(header, *lines)))
+    assert rows(body["created"]) == [2, 3] and body["errors"] == []
+    created = {entry["row"]: entry["id"] for entry in body["created"]}
+    expected_updates = [4, 5] if entity.key == entity.required else [4, 5, 6]
+    assert rows(body["updated"]) == expected_updates
+    assert body["updated"][0]["id"] == created[2]
+    assert all(entry["id"] == created[3] for entry in body["updated"][1:])
+    got = {record["id"]: record for record in await records(api, world.admin, entity)}
+    assert set(got) == set(created.values())
+    assert got[created[2]]["tags"] == ["c"]
+    assert got[created[3]]["tags"] == ["e"]
