@@ -1,11 +1,14 @@
 """create_app(): routers, middleware and error handlers."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from starlette.requests import Request
 
+from crm import logs
 from crm.accounts.spec import ACCOUNTS
 from crm.auth.endpoints import router as auth_router
 from crm.config import Settings, get_settings
@@ -26,6 +29,9 @@ from crm.responses import JSONResponse
 from crm.schemas import Status, install
 from crm.tasks.spec import TASKS
 
+logger = logging.getLogger("crm")
+VERSION = version("crm")
+
 # Each entity's spec (importing it registers it), in the order of the API reference.
 ENTITIES: tuple[EntitySpec, ...] = (LEADS, CONTACTS, ACCOUNTS, OPPORTUNITIES, TASKS)
 
@@ -35,14 +41,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings.database_url)
     limiter = RateLimiter(settings)
 
+    logs.configure(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logger.info(
+            "crm %s: database %s, rate limits %s",
+            VERSION,
+            database.dialect,
+            limiter.storage_kind,
+        )
         yield
         await database.dispose()
 
     app = FastAPI(
         title="CRM API",
-        version="0.1.0",
+        version=VERSION,
         description="Leads, contacts, accounts, opportunities and tasks for sales teams.",
         lifespan=lifespan,
         default_response_class=JSONResponse,

@@ -1,11 +1,11 @@
 """Settings, read from CRM_* environment variables (a .env file may supply them)."""
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import Request
 
@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     # Host names the API answers to (comma-separated); a request for another Host is 400.
     # Empty: any host.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    # A line per request (and what else the server says): readable text, or one JSON object.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @field_validator("public_url")
     @classmethod

@@ -4,6 +4,7 @@ that it costs little on every request."""
 
 import email.message
 import logging
+import time
 import uuid
 from urllib.parse import unquote_to_bytes
 
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
+from crm.logs import log_request
 from crm.ratelimit import EXEMPT_PATHS, RateLimiter
 from crm.validation import BodyError, parse_json_body
 
@@ -73,17 +75,21 @@ class Pipeline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = time.perf_counter()
         headers = dict(scope["headers"])
         request_id = pick_request_id(headers.get(b"x-request-id"))
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         # Added to every response: the request id, and the rate-limit headers once known.
         extra = {"X-Request-Id": request_id}
         started = False
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 response_headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
                     # An endpoint's own limit answer (a 429 by email or address) wins.
@@ -99,6 +105,16 @@ class Pipeline:
                 raise
             detail = f"Internal server error; quote request id {request_id} when reporting it."
             await error_response(scope, 500, {DETAIL: detail})(scope, receive, send_with_headers)
+        finally:
+            principal = state.get("principal")
+            log_request(
+                request_id,
+                principal.org_id if principal is not None else None,
+                scope["method"],
+                getattr(scope.get("route"), "path", None),  # the template, not the raw path
+                status,
+                (time.perf_counter() - began) * 1000,
+            )
 
     async def handle(
         self,
@@ -165,8 +181,10 @@ class Pipeline:
 
         if scope["method"] == "HEAD":
             # HEAD is GET without the body, on every path that answers GET.
-            scope = {**scope, "method": "GET"}
-            send = without_body(send)
+            as_get = {**scope, "method": "GET"}
+            await self.app(as_get, receive, without_body(send))
+            scope["route"] = as_get.get("route")  # for the request's log line
+            return
         await self.app(scope, receive, send)
 
 

@@ -51,6 +51,10 @@ class RateLimiter:
         off = settings.rate_limit.strip().lower() == "off"
         self.request_limit: RateLimitItem | None = None if off else parse(settings.rate_limit)
         self.email_limit = parse(EMAIL_LIMIT)
+        # For the start-up line: where counters live (never the URL, which may hold a password).
+        self.storage_kind = "in Redis" if settings.redis_url else "in process"
+        if off:
+            self.storage_kind += " (per-token limit off)"
 
     async def hit(self, item: RateLimitItem, key: str) -> Decision:
         allowed = await self.strategy.hit(item, key)
