@@ -106,6 +106,10 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
             {"DATABASE_URL": "sqlite:///crm.sqlite3", "PUBLIC_URL": "ftp://x"},
             ("CRM_PUBLIC_URL", "http:// or https://"),
         ),
+        ("serve", {"RATE_LIMIT": "lots"}, ("CRM_RATE_LIMIT", "100/10seconds")),
+        ("serve", {"RATE_LIMIT": "0/minute"}, ("CRM_RATE_LIMIT", "or off")),
+        ("serve", {"LOG_FORMAT": "xml"}, ("CRM_LOG_FORMAT", "text")),
+        ("serve", {"LOG_LEVEL": "loud"}, ("CRM_LOG_LEVEL", "INFO")),
     ],
 )
 def test_bad_setting(

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends
+from limits import parse
 from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import Request
@@ -31,6 +32,19 @@ class Settings(BaseSettings):
     # A line per request (and what else the server says): readable text, or one JSON object.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return value
+        try:
+            limit = parse(value)
+        except ValueError:
+            limit = None
+        if limit is None or limit.amount < 1:
+            raise ValueError("must be a limit such as 100/10seconds or 1000/minute, or off")
+        return value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
