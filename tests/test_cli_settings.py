@@ -2,6 +2,7 @@
 before anything is created."""
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from crm import cli
 from crm.config import get_settings
+from crm.migrations import head_revision, upgrade
 from tests.servers import CRM, free_port
 
 # Nothing listens on a port just found free.
@@ -128,3 +130,34 @@ def test_bad_setting(
     assert_one_clear_line(int(stopped.value.code or 0), stderr, *words)
     assert "s3cret" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_passes_on_a_database_at_head(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    environment.setenv("CRM_DATABASE_URL", database_url)
+    cli.main(["check"])  # returns: exit 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("crm: settings valid")
+    assert head_revision() in out[0]
+
+
+def test_check_changes_nothing_and_names_what_is_wrong(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    database = tmp_path / "crm.sqlite3"
+    environment.setenv("CRM_DATABASE_URL", f"sqlite:///{database}")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["check"])
+    assert_one_clear_line(int(stopped.value.code or 0), capsys.readouterr().err, "does not exist")
+    assert not database.exists()  # a check makes no database
+
+    upgrade(f"sqlite:///{database}")
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0004'")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["check"])
+    err = capsys.readouterr().err
+    assert_one_clear_line(int(stopped.value.code or 0), err, "at migration 0004", "crm migrate")
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]

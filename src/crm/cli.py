@@ -1,8 +1,10 @@
-"""The `crm` command: `crm migrate`, `crm serve` and `crm import`."""
+"""The `crm` command: `crm migrate`, `crm check`, `crm serve` and `crm import`."""
 
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -11,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from crm.config import Settings, get_settings
 from crm.db import DatabaseUrlError
-from crm.migrations import upgrade
+from crm.migrations import database_revision, head_revision, upgrade
 
 
 def fail(message: str) -> NoReturn:
@@ -31,24 +33,54 @@ def load_settings() -> Settings:
         fail("; ".join(problems))
 
 
-def migrate(database_url: str) -> None:
+@contextmanager
+def database_errors(database_url: str) -> Iterator[None]:
+    """What stops a command from using the database, as one line and exit 1."""
     try:
-        upgrade(database_url)
+        yield
     except DatabaseUrlError as error:
         fail(f"CRM_DATABASE_URL: {error}")
     except (OSError, SQLAlchemyError) as error:
         # OSError: no server at that address (or no such host); SQLAlchemyError: the server
         # or the SQLite file refused (no such database or role, wrong password, read-only).
         reason = error.orig if isinstance(error, DBAPIError) else error
-        shown = make_url(database_url).render_as_string(hide_password=True)
         first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else repr(reason)
-        fail(f"cannot use the database at {shown}: {first_line}")
+        fail(f"cannot use the database at {shown(database_url)}: {first_line}")
+
+
+def shown(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def migrate(database_url: str) -> None:
+    with database_errors(database_url):
+        upgrade(database_url)
+
+
+def check(database_url: str) -> None:
+    """Settings valid (they were read), database reachable, migrations current; changes
+    nothing."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl" lines
+    with database_errors(database_url):
+        current = database_revision(database_url)
+    head = head_revision()
+    if current != head:
+        fail(
+            f"the database at {shown(database_url)} is at migration {current or 'none'},"
+            f" the code at {head}: run crm migrate"
+        )
+    print(f"crm: settings valid; the database at {shown(database_url)} answers, at {head}")
 
 
 def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="The CRM API server.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply migrations to CRM_DATABASE_URL")
+    commands.add_parser(
+        "check",
+        help="check that the settings are valid, the database answers and its migrations"
+        " are current; changes nothing (exit 1 otherwise)",
+    )
     serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -75,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    if args.command == "check":
+        check(settings.database_url)
+        return
     migrate(settings.database_url)
     if args.command == "import":
         from crm import importcli

@@ -1,12 +1,15 @@
-"""Alembic migrations, shipped inside the package, and the one function that applies them."""
+"""Alembic migrations, shipped inside the package: applying them, and where a database is."""
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from filelock import FileLock
 
-from crm.db import DatabaseUrlError, check_database_url
+from crm.db import DatabaseUrlError, check_database_url, create_engine
 
 HERE = Path(__file__).parent
 
@@ -32,3 +35,31 @@ def upgrade(database_url: str) -> None:
             command.upgrade(config, "head")
     else:
         command.upgrade(config, "head")
+
+
+def head_revision() -> str:
+    """The revision the code's schema is at."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def database_revision(database_url: str) -> str | None:
+    """The revision the database is at (None: never migrated), without changing anything
+    (an SQLite file that does not exist is not made)."""
+    url = check_database_url(database_url)
+    in_a_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if in_a_file and not Path(str(url.database)).is_file():
+        raise DatabaseUrlError(f"the SQLite file {url.database!r} does not exist")
+
+    async def read() -> str | None:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
