@@ -1,6 +1,8 @@
 """A setting `crm` cannot use ends the command with one line on stderr and a non-zero exit,
 before anything is created."""
 
+import asyncio
+import io
 import os
 import sqlite3
 import subprocess
@@ -12,6 +14,8 @@ import pytest
 from crm import cli
 from crm.config import get_settings
 from crm.migrations import head_revision, upgrade
+from tests.apps import client_of, fresh_app
+from tests.conftest import PASSWORD, unique_email
 from tests.servers import CRM, free_port
 
 # Nothing listens on a port just found free.
@@ -161,3 +165,41 @@ def test_check_changes_nothing_and_names_what_is_wrong(
     assert_one_clear_line(int(stopped.value.code or 0), err, "at migration 0004", "crm migrate")
     with sqlite3.connect(database) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+
+
+def test_create_org_and_create_user_make_members_who_can_log_in(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    environment.setenv("CRM_DATABASE_URL", database_url)
+    admin, member = unique_email("boss"), unique_email("peter")
+
+    def crm(*argv: str) -> tuple[int, str, str]:
+        environment.setattr("sys.stdin", io.StringIO(f"{PASSWORD}\n"))
+        with pytest.raises(SystemExit) as stopped:
+            cli.main([*argv, "--password-stdin"])
+        out, err = capsys.readouterr()
+        return int(stopped.value.code or 0), out, err
+
+    code, out, _ = crm("create-org", "--name", "Initech", "--admin-email", admin)
+    assert code == 0 and out.startswith("crm: created org ")
+    org_id = out.split()[3]
+    code, out, _ = crm("create-user", "--org", org_id, "--email", member, "--role", "user")
+    assert code == 0 and member in out
+    code, _, err = crm("create-user", "--org", org_id, "--email", member, "--role", "user")
+    assert_one_clear_line(code, err, "email", "already a member")
+    code, _, err = crm("create-org", "--name", "Again", "--admin-email", admin)
+    assert_one_clear_line(code, err, "email", "already exists")
+
+    async def log_in() -> None:
+        async with client_of(fresh_app(database_url)) as client:
+            for email, role in ((admin, "admin"), (member, "user")):
+                login = await client.post(
+                    "/api/auth/login/", json={"email": email, "password": PASSWORD}
+                )
+                assert login.status_code == 200, login.text
+                assert (login.json()["org"]["id"], login.json()["profile"]["role"]) == (
+                    org_id,
+                    role,
+                )
+
+    asyncio.run(log_in())

@@ -1,4 +1,4 @@
-"""The `crm` command: `crm migrate`, `crm check`, `crm serve` and `crm import`."""
+"""The `crm` command: migrate, check, serve, import, create-org and create-user."""
 
 import argparse
 import logging
@@ -99,6 +99,18 @@ def command_line() -> argparse.ArgumentParser:
     )
     imports.add_argument("--dry-run", action="store_true", help="report, write nothing")
     imports.add_argument("file", help="the CSV file")
+    password_help = "read the password from the first line of standard input (else a prompt)"
+    org = commands.add_parser("create-org", help="create an org and its first admin")
+    org.add_argument("--name", required=True, help="the org's name")
+    org.add_argument("--admin-email", required=True, metavar="EMAIL", help="its first admin")
+    org.add_argument("--password-stdin", action="store_true", help=password_help)
+    user = commands.add_parser(
+        "create-user", help="add a member to an org (an existing user keeps its password)"
+    )
+    user.add_argument("--org", required=True, help="the org's id")
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=("admin", "user"))
+    user.add_argument("--password-stdin", action="store_true", help=password_help)
     return parser
 
 
@@ -111,6 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         check(settings.database_url)
         return
     migrate(settings.database_url)
+    if args.command in ("create-org", "create-user"):
+        from crm import admincli
+
+        make = admincli.create_org if args.command == "create-org" else admincli.create_user
+        sys.exit(make(settings.database_url, args))
     if args.command == "import":
         from crm import importcli
 
