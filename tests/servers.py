@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,35 +32,46 @@ def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRM_")}
     env["CRM_DATABASE_URL"] = database_url
     env.update({f"CRM_{key.upper()}": value for key, value in settings.items()})
-    process = subprocess.Popen(
-        [str(CRM), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"crm serve exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("crm serve did not start in time")
-            time.sleep(0.05)  # polling for readiness, not waiting for a result
-        RUNNING[base_url] = process
-        yield base_url
-    finally:
-        RUNNING.pop(base_url, None)
-        process.terminate()
+    with tempfile.TemporaryFile() as log:  # the server's standard error
+        process = subprocess.Popen(
+            [
+                str(CRM),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            # A file, not a pipe: nobody reads a pipe while the server runs, and once its buffer
+            # is full of log lines the server would block writing the next one.
+            stderr=log,
+        )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"crm serve exited: {log.read().decode()}")
+                try:
+                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("crm serve did not start in time")
+                time.sleep(0.05)  # polling for readiness, not waiting for a result
+            RUNNING[base_url] = process
+            yield base_url
+        finally:
+            RUNNING.pop(base_url, None)
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -11,9 +11,8 @@ import pytest
 from tests.raw_http import connect, read_response
 from tests.servers import RUNNING, crm_server
 
-# A connection is answered or refused well within this (a client's own timeout is longer);
-# one left hanging is not. Generous: a loaded 2-core machine delays a stopping worker.
-PROBE_SECONDS = 10
+# A connection is answered or refused well within this; one left hanging is not.
+PROBE_SECONDS = 3
 DRAIN_SECONDS = 15
 
 
