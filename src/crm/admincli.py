@@ -11,12 +11,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm.auth.endpoints import RegisterIn
-from crm.auth.passwords import hash_password
 from crm.db import Database
 from crm.errors import ApiError, validation_errors
 from crm.orgs import service
 from crm.orgs.endpoints import ProfileIn
-from crm.orgs.models import Org, Profile
+from crm.orgs.models import Org
 
 
 class CommandError(Exception):
@@ -67,11 +66,9 @@ async def _create_user(database_url: str, org_id: str, email: str, role: str, pa
         async with database.write_sessionmaker() as session, session.begin():
             if await session.get(Org, org_uuid) is None:
                 raise CommandError(f"--org: no org {org_id}")
-            user = await service.find_user(session, body.email)
-            if user is None:
-                password_hash = await hash_password(body.password)
-                user = await service.create_user(session, body.email, password_hash)
-            profile: Profile = await service.add_profile(session, org_uuid, user, body.role)
+            user, profile = await service.add_member(
+                session, org_uuid, body.email, body.password, body.role
+            )
             return f"member {profile.id}: {user.email}, {profile.role.value} of org {org_id}"
     finally:
         await database.dispose()

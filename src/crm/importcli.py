@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.app import ENTITIES
@@ -18,6 +18,7 @@ from crm.auth.tokens import Principal, TokenKind
 from crm.db import Database
 from crm.errors import ApiError
 from crm.orgs.models import Org, Profile, User
+from crm.orgs.service import normalize_email
 from crm.records.importer import import_csv
 
 ENTITY_NAMES = tuple(spec.name for spec in ENTITIES)
@@ -42,7 +43,7 @@ async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
             .where(
                 Profile.org_id == org_uuid,
                 Profile.is_active.is_(True),
-                func.lower(User.email) == email.lower(),
+                User.email == normalize_email(email),  # stored normalised
             )
         )
     ).one_or_none()

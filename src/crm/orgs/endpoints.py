@@ -8,17 +8,15 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
-from crm.auth.passwords import MIN_LENGTH, hash_password
+from crm.auth.passwords import MIN_LENGTH
 from crm.auth.tokens import revoke_profile_tokens
 from crm.db import SessionDep
 from crm.errors import ApiError, not_found
 from crm.ids import parse_id
 from crm.orgs.models import Profile, Role, User
 from crm.orgs.service import (
-    add_profile,
+    add_member,
     count_active_admins,
-    create_user,
-    find_user,
     lock_memberships,
 )
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
@@ -85,16 +83,9 @@ async def list_users(
     description="Admins only. An existing user just gains the membership.",
 )
 async def add_user(body: ProfileIn, principal: AdminPrincipal, session: SessionDep) -> JSONResponse:
-    user = await find_user(session, body.email)
-    if user is None:
-        user = await create_user(session, body.email, await hash_password(body.password))
-    else:
-        member = await session.scalar(
-            select(Profile.id).where(Profile.org_id == principal.org_id, Profile.user_id == user.id)
-        )
-        if member is not None:
-            raise ApiError(400, {"email": "This user is already a member of the org."})
-    profile = await add_profile(session, principal.org_id, user, body.role)
+    user, profile = await add_member(
+        session, principal.org_id, body.email, body.password, body.role
+    )
     return JSONResponse(profile_body(profile, user.email), status_code=201)
 
 

@@ -68,6 +68,23 @@ async def add_profile(session: AsyncSession, org_id: uuid.UUID, user: User, role
     return profile
 
 
+async def add_member(
+    session: AsyncSession, org_id: uuid.UUID, email: str, password: str, role: Role
+) -> tuple[User, Profile]:
+    """A membership of the org for the user with this email, made first if there is none
+    (an existing user keeps its password); one already in the org is 400 naming `email`."""
+    user = await find_user(session, email)
+    if user is None:
+        user = await create_user(session, email, await hash_password(password))
+    else:
+        member = await session.scalar(
+            select(Profile.id).where(Profile.org_id == org_id, Profile.user_id == user.id)
+        )
+        if member is not None:
+            raise ApiError(400, {"email": "This user is already a member of the org."})
+    return user, await add_profile(session, org_id, user, role)
+
+
 async def register(
     session: AsyncSession, org_name: str, email: str, password: str
 ) -> tuple[Org, User, Profile]:
