@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
-    delete,
     insert,
     or_,
     select,
@@ -44,7 +43,7 @@ from crm.orgs.models import Profile, User
 from crm.records.models import Upload
 from crm.records.read import alive
 from crm.records.scope import can_see
-from crm.records.service import check_exclusive, parse_body
+from crm.records.service import check_exclusive, parse_body, write_lists
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
 
 BATCH_ROWS = 2000
@@ -556,34 +555,6 @@ class Importer:
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
-
-
-async def write_lists(
-    session: AsyncSession,
-    org_id: uuid.UUID,
-    many: ManyLink,
-    listed: dict[uuid.UUID, list[uuid.UUID]],
-) -> None:
-    """Replace what the records list (as service.write_many does, for many records at once):
-    rows naming a deleted record stay, so that restoring it brings it back."""
-    if not listed:
-        return
-    table, target = many.table, many.target
-    owner = getattr(table, many.owner)
-    column = getattr(table, many.target_column)
-    live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
-    await session.execute(
-        delete(table).where(
-            table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
-        )
-    )
-    rows = [
-        {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
-        for record_id, ids in listed.items()
-        for listed_id in ids
-    ]
-    if rows:
-        await session.execute(insert(table), rows)
 
 
 async def import_csv(

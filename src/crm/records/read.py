@@ -83,11 +83,6 @@ async def read_bodies(
     return bodies
 
 
-def read_only_value(record: Any, name: str) -> Any:
-    """A server-derived field: its own column, or the id column of a link (`<name>_id`)."""
-    return getattr(record, name) if hasattr(record, name) else getattr(record, f"{name}_id")
-
-
 def record_body(spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
     record = row[0]
     mapping = row._mapping
@@ -102,8 +97,8 @@ def record_body(spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
     body["tags"] = record.tags or []
     body["custom_fields"] = record.custom_fields or {}
     for name in spec.read_only:
-        if spec.link(name) is None:
-            body[name] = read_only_value(record, name)
+        if spec.link(name) is None:  # a read-only link was read above, with the others
+            body[name] = getattr(record, name)
     body["created_at"] = record.created_at
     body["updated_at"] = record.updated_at
     return body

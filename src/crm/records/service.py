@@ -151,26 +151,37 @@ async def write_many(
     record_id: uuid.UUID,
     lists: dict[ManyLink, list[uuid.UUID]],
 ) -> None:
-    """Replace what a record lists. Rows naming a deleted record stay, so that restoring it
-    brings it back into the list."""
+    """Replace what a record lists."""
     for many, ids in lists.items():
-        table, target = many.table, many.target
-        owner = getattr(table, many.owner)
-        listed = getattr(table, many.target_column)
-        live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
-        await session.execute(
-            delete(table).where(
-                table.org_id == org_id, owner == record_id, listed.in_(live_targets)
-            )
+        await write_lists(session, org_id, many, {record_id: ids})
+
+
+async def write_lists(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    many: ManyLink,
+    listed: dict[uuid.UUID, list[uuid.UUID]],
+) -> None:
+    """Replace what each record of `listed` lists, for all of them at once. Rows naming a
+    deleted record stay, so that restoring it brings it back into the list."""
+    if not listed:
+        return
+    table, target = many.table, many.target
+    owner = getattr(table, many.owner)
+    column = getattr(table, many.target_column)
+    live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
+    await session.execute(
+        delete(table).where(
+            table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
         )
-        if ids:
-            await session.execute(
-                insert(table),
-                [
-                    {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
-                    for listed_id in ids
-                ],
-            )
+    )
+    rows = [
+        {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
+        for record_id, ids in listed.items()
+        for listed_id in ids
+    ]
+    if rows:
+        await session.execute(insert(table), rows)
 
 
 def check_exclusive(spec: EntitySpec, data: dict[str, Any], record: Any = None) -> None:
