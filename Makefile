@@ -2,21 +2,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev run test lint format services services-stop bench-import
+.PHONY: install dev upgrade lock run test lint format services services-stop bench-import
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions in the lock files (hashes checked), then the project itself.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 dev: $(VENV)/.dev-installed
 
-$(VENV)/.dev-installed: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev]"
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.lock
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
+
+# Re-resolves pyproject.toml's ranges to the newest releases and rewrites both lock files.
+upgrade: dev
+	$(BIN)/uv pip compile -q --upgrade --generate-hashes --python-version 3.11 \
+	  pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile -q --upgrade --generate-hashes --python-version 3.11 \
+	  --extra dev pyproject.toml -o requirements-dev.lock
+
+# After editing pyproject.toml: the lock files take the change, keeping every other pin.
+lock: dev
+	$(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
+	  pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
+	  --extra dev pyproject.toml -o requirements-dev.lock
 
 run: install
 	$(BIN)/crm serve --host 127.0.0.1 --port 8000
