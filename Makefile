@@ -37,7 +37,7 @@ run: install
 	$(BIN)/crm serve --host 127.0.0.1 --port 8000
 
 test: dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: dev
 	$(BIN)/ruff check src tests bench
