@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 Text100 = Annotated[str, StringConstraints(max_length=100)]
 Text255 = Annotated[str, StringConstraints(max_length=255)]
@@ -35,7 +35,12 @@ def _amount(value: Any) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-Amount = Annotated[Decimal, BeforeValidator(_amount)]
+# Documented as what it takes: a JSON number (a Decimal's own schema would also allow a string).
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": float(AMOUNT_MAX)}),
+]
 
 CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 

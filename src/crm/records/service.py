@@ -225,7 +225,8 @@ async def check_unique(
 
 
 def duplicate(spec: EntitySpec, name: str) -> ApiError:
-    return ApiError(400, {name: f"A {spec.singular} with this {name} already exists."})
+    article = "An" if spec.singular[0] in "aeiou" else "A"
+    return ApiError(400, {name: f"{article} {spec.singular} with this {name} already exists."})
 
 
 async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
