@@ -13,7 +13,9 @@ lead custom fields `industry` (text, filterable) and `bant_score` (number), 200 
 2,000 contacts, 1,000 opportunities and --leads leads (tags, custom fields, assignments;
 20 % of them at a "Globex" company). wrk runs with 2 threads and 32 connections, as the
 admin of the first org, each case against ours and then the baseline, all cases once per
-round. Only --write replaces the section of bench/RESULTS.md (the other sections stay).
+round (two rounds on PostgreSQL, one on SQLite, which has no baseline); before the runs the
+two apps' answers are compared case by case. Only --write replaces the section of
+bench/RESULTS.md (the other sections stay).
 """
 
 import argparse
@@ -372,9 +374,10 @@ def baseline_server(database_url: str, org: Org) -> Iterator[str]:
 # --- The same answers --------------------------------------------------------------------
 
 
-def check_same_json(ours: str, baseline: str, org: Org, cases: list[Case]) -> list[str]:
-    """Each case asked once of both apps: the same JSON (absolute links compared without
-    the host; for a write, without what differs between two records)."""
+def check_answers(targets: dict[str, str], org: Org, cases: list[Case]) -> list[str]:
+    """Each case asked once of each app (ours, and the baseline when there is one): the
+    cases that do not answer 2xx, or not the same JSON in both (absolute links compared
+    without the host; for a write, without what differs between two records)."""
     problems = []
     headers = {"Authorization": f"Bearer {org.token}"}
     lead = org.lead_ids[-1]
@@ -382,7 +385,7 @@ def check_same_json(ours: str, baseline: str, org: Org, cases: list[Case]) -> li
     with httpx.Client(headers=headers, timeout=60) as client:
         for case in cases:
             answers = []
-            for n, base in enumerate((ours, baseline)):
+            for n, base in enumerate(targets.values()):
                 if case.name == "detail":
                     response = client.get(f"{base}/api/leads/{lead}/")
                 elif case.name == "patch":
@@ -407,12 +410,13 @@ def check_same_json(ours: str, baseline: str, org: Org, cases: list[Case]) -> li
                 if case.name in ("create", "patch") and isinstance(answer, dict):
                     answer = {k: v for k, v in answer.items() if k not in volatile}
                 answers.append((response.status_code, answer))
-            if answers[0] != answers[1]:
+            if any(answer != answers[0] for answer in answers) or any(
+                status >= 300 for status, _ in answers
+            ):
                 problems.append(case.name)
-                print(
-                    f"  {case.name}: the answers differ\n    ours:     {answers[0]}"
-                    f"\n    baseline: {answers[1]}"
-                )
+                print(f"  {case.name}: not 2xx, or not the same answer:")
+                for name, answer in zip(targets, answers, strict=True):
+                    print(f"    {name}: {answer}")
     return problems
 
 
@@ -423,7 +427,8 @@ def wrk_binary() -> str:
     found = shutil.which("wrk")
     if found:
         return found
-    if os.geteuid() == 0:
+    if os.geteuid() == 0:  # as scripts/services installs what it needs
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
         found = shutil.which("wrk")
     if not found:
@@ -504,8 +509,8 @@ def bench_database(
         targets = {"ours": ours}
         if with_baseline:
             targets["baseline"] = stack.enter_context(baseline_server(url, org))
-            result["differ"] = check_same_json(ours, targets["baseline"], org, cases)
-        warm_up = 2 if args.duration >= 5 else 1
+        result["problems"] = check_answers(targets, org, cases)
+        warm_up = 1
         for number in range(1, rounds + 1):
             for case in cases:
                 for name, base_url in targets.items():
@@ -604,7 +609,13 @@ def table(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_results(figures: dict[str, dict[str, Any]], args: argparse.Namespace, load: str) -> None:
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def write_results(
+    figures: dict[str, dict[str, Any]], args: argparse.Namespace, loads: tuple[float, float]
+) -> None:
     given = sys.argv[1:]
     script = [".venv/bin/python", "bench/http_bench.py"]
     command = "make bench" if given == MAKE_BENCH else shlex.join([*script, *given])
@@ -615,8 +626,19 @@ def write_results(figures: dict[str, dict[str, Any]], args: argparse.Namespace, 
         f"Reproduce: `{command}` (written by it, "
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC).",
         "",
-        f"Machine: {machine()}; load average before the run {load}.",
+        f"Machine: {machine()}; load average {loads[0]:.1f} before the run, {loads[1]:.1f}"
+        " after it.",
         "",
+        *(
+            [
+                "**The machine was busy** (a load average above its CPU count): these"
+                " figures are noisy, and only the ratios of one run say much. Rerun on a quiet"
+                " machine for figures to compare.",
+                "",
+            ]
+            if max(loads) > (os.cpu_count() or 1)
+            else []
+        ),
         f"Setup: `crm serve --workers 2` with `CRM_RATE_LIMIT=off`; wrk {args.threads} threads,"
         f" {args.connections} connections, {args.duration:g} s per run (after a short warm-up),"
         " on loopback, as the admin of the first of two orgs, each seeded through"
@@ -624,7 +646,9 @@ def write_results(figures: dict[str, dict[str, Any]], args: argparse.Namespace, 
         " `cf_industry` and `cf_bant_score`), 200 accounts, 2,000 contacts and 1,000"
         " opportunities. Each figure: req/s and p50 the mean of the rounds, p99 the worst"
         " round's, non-2xx the sum. `detail` and `patch` take another lead each request;"
-        " `create` makes a new lead each request (`bench/wrk/*.lua`).",
+        " `create` makes a new lead each request (`bench/wrk/*.lua`); non-2xx is what wrk"
+        " counts (a status of 400 or more); each case is asked once before the runs, which"
+        " must answer 2xx.",
         "",
     ]
     if "PostgreSQL" in figures:
@@ -638,8 +662,9 @@ def write_results(figures: dict[str, dict[str, Any]], args: argparse.Namespace, 
             " httptools, no access log), answering each case with the same JSON in one"
             " statement (the list's count in the same statement as its page)."
             + (
-                f" Its answers differ from ours for: {', '.join(pg['differ'])}."
-                if pg.get("differ")
+                f" Its answers differ from ours, or one is not 2xx, for:"
+                f" {', '.join(pg['problems'])}."
+                if pg["problems"]
                 else " Its answers were checked equal to ours, case by case, before the runs."
             ),
             "",
@@ -652,6 +677,11 @@ def write_results(figures: dict[str, dict[str, Any]], args: argparse.Namespace, 
             f"### SQLite, the embedded default ({lite['rounds']} round"
             f"{'s' if lite['rounds'] > 1 else ''}; no baseline)",
             "",
+            *(
+                [f"Not 2xx when checked before the runs: {', '.join(lite['problems'])}.", ""]
+                if lite["problems"]
+                else []
+            ),
             *table(lite),
             "",
         ]
@@ -705,7 +735,7 @@ def main() -> None:
     args.case = args.case or list(BY_NAME)
     databases = args.db or ["postgresql", "sqlite"]
     wrk_binary()
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    load_before = load_average()
     started = time.perf_counter()
     figures: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -730,7 +760,7 @@ def main() -> None:
     for label, result in figures.items():
         print(f"\n{label}:\n" + "\n".join(table(result)))
     if args.write:
-        write_results(figures, args, load)
+        write_results(figures, args, (load_before, load_average()))
 
 
 if __name__ == "__main__":
