@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev upgrade lock run test lint format services services-stop bench-import
+.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ services:
 
 services-stop:
 	@bash scripts/services stop
+
+# The hot endpoints under wrk, beside a bare ASGI app (bench/baseline.py), on PostgreSQL and
+# SQLite; writes bench/RESULTS.md. One case: .venv/bin/python bench/http_bench.py --help
+bench: dev
+	$(BIN)/python bench/http_bench.py --write
 
 # 100,000 leads uploaded over HTTP to crm serve on SQLite and PostgreSQL, against COPY.
 bench-import: dev
