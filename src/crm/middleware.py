@@ -1,14 +1,16 @@
-"""The outermost request pipeline: request id, a readable request target and an allowed
-Host, rate limit, body size limit, and the 500 that never shows a stack trace. Pure ASGI, so
-that it costs little on every request."""
+"""The outermost request pipeline: request id and security headers, CORS when configured, a
+readable request target and an allowed Host, rate limit, body size limit, and the 500 that
+never shows a stack trace. Pure ASGI, so that it costs little on every request."""
 
 import email.message
 import logging
 import time
 import uuid
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.config import Settings
@@ -28,6 +30,27 @@ UNSUPPORTED_MEDIA_TYPE = (
 )
 # Answered whatever the Host: a load balancer's probe names the node's own address.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+# On every answer. Every answer of the API is one caller's data (a session's tokens, records),
+# so none is kept by a browser or a shared cache; no content-type sniffing; and no Referer
+# carrying a URL's ids to wherever a page of the API links.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+# What a browser page may send and read across origins (CRM_CORS_ORIGINS): bearer tokens, so
+# no credentials (cookies) are involved.
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "X-Request-Id")
+CORS_EXPOSED_HEADERS = (
+    "X-Request-Id",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "WWW-Authenticate",
+    "Allow",
+)
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -70,25 +93,36 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.limiter = limiter
+        # CORS inside the request id and the headers, around the rest: a preflight is answered
+        # with a request id, and what the pipeline refuses (429, 413, 503) carries the CORS
+        # headers a browser needs to let its page read the answer.
+        self.guarded: ASGIApp = self.guard
+        if settings.cors_origins:
+            self.guarded = CORSMiddleware(
+                self.guard,
+                allow_origins=settings.cors_origins,
+                allow_methods=CORS_METHODS,
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
-        headers = dict(scope["headers"])
-        request_id = pick_request_id(headers.get(b"x-request-id"))
+        request_id = pick_request_id(dict(scope["headers"]).get(b"x-request-id"))
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        # Added to every response: the request id, and the rate-limit headers once known.
-        extra = {"X-Request-Id": request_id}
-        started = False
+        # Added to every response: the request id, the security headers, and the rate-limit
+        # headers once known (handle() adds them here).
+        extra = {"X-Request-Id": request_id, **SECURITY_HEADERS}
+        state["response_headers"] = extra
         status = 500
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started, status
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
                 status = message["status"]
                 response_headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
@@ -97,14 +131,7 @@ class Pipeline:
             await send(message)
 
         try:
-            await self.handle(scope, receive, send_with_headers, headers, extra)
-        except Exception:
-            # Anything: the app, and the rate-limit storage (Redis away) before it.
-            logger.exception("unhandled error in request %s", request_id)
-            if started:
-                raise
-            detail = f"Internal server error; quote request id {request_id} when reporting it."
-            await error_response(scope, 500, {DETAIL: detail})(scope, receive, send_with_headers)
+            await self.guarded(scope, receive, send_with_headers)
         finally:
             principal = state.get("principal")
             log_request(
@@ -116,14 +143,37 @@ class Pipeline:
                 (time.perf_counter() - began) * 1000,
             )
 
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, with what it raises answered 500, never with a stack trace."""
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        state = scope["state"]
+        request_id = state["request_id"]
+        try:
+            await self.handle(scope, receive, tracked, dict(scope["headers"]), state)
+        except Exception:
+            # Anything: the app, and the rate-limit storage before it.
+            if started:
+                raise
+            logger.exception("unhandled error in request %s", request_id)
+            detail = f"Internal server error; quote request id {request_id} when reporting it."
+            await error_response(scope, 500, {DETAIL: detail})(scope, receive, tracked)
+
     async def handle(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
         headers: dict[bytes, bytes],
-        extra: dict[str, str],
+        state: dict[str, Any],
     ) -> None:
+        extra: dict[str, str] = state["response_headers"]
+
         async def reply(status: int, errors: dict[str, str]) -> None:
             await error_response(scope, status, errors)(scope, receive, send)
 
