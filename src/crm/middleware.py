@@ -1,6 +1,7 @@
 """The outermost request pipeline: request id and security headers, CORS when configured, a
-readable request target and an allowed Host, rate limit, body size limit, and the 500 that
-never shows a stack trace. Pure ASGI, so that it costs little on every request."""
+readable request target and an allowed Host, rate limit, body size limit, the 503 when the
+database or Redis is away, and the 500 that never shows a stack trace. Pure ASGI, so that it
+costs little on every request."""
 
 import email.message
 import logging
@@ -13,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm import db, ratelimit
 from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
 from crm.logs import log_request
@@ -51,6 +53,8 @@ CORS_EXPOSED_HEADERS = (
     "WWW-Authenticate",
     "Allow",
 )
+# Seconds a client waits before trying again when the database or Redis does not answer.
+UNAVAILABLE_RETRY_AFTER = "5"
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -77,6 +81,23 @@ def unreadable_target(scope: Scope) -> str | None:
         return "The path is not valid UTF-8 once percent-decoded."
     if not is_utf8(unquote_to_bytes(scope.get("query_string") or b"")):
         return "The query string is not valid UTF-8 once percent-decoded."
+    return None
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Which service `error` (or what it was raised from) says is away, if any. Not what it
+    was raised while handling: a bug in an `except` block is a 500."""
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if db.is_unavailable(current):
+            return "The database"
+        if ratelimit.is_unavailable(current):
+            return "Redis, which keeps the rate limits,"
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
     return None
 
 
@@ -144,7 +165,8 @@ class Pipeline:
             )
 
     async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The request, with what it raises answered 500, never with a stack trace."""
+        """The request, with what it raises answered: 503 when the database or Redis is away
+        (a client retries), else 500; never a stack trace."""
         started = False
 
         async def tracked(message: Message) -> None:
@@ -156,13 +178,23 @@ class Pipeline:
         request_id = state["request_id"]
         try:
             await self.handle(scope, receive, tracked, dict(scope["headers"]), state)
-        except Exception:
+        except Exception as error:
             # Anything: the app, and the rate-limit storage before it.
             if started:
                 raise
-            logger.exception("unhandled error in request %s", request_id)
-            detail = f"Internal server error; quote request id {request_id} when reporting it."
-            await error_response(scope, 500, {DETAIL: detail})(scope, receive, tracked)
+            service = unavailable(error)
+            if service is None:
+                logger.exception("unhandled error in request %s", request_id)
+                status = 500
+                detail = f"Internal server error; quote request id {request_id} when reporting it."
+                headers = {}
+            else:
+                # Expected while a service is away: one line, no stack trace.
+                logger.warning("request %s: %s does not answer: %r", request_id, service, error)
+                status = 503
+                detail = f"{service} does not answer; try again shortly (request id {request_id})."
+                headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER}
+            await error_response(scope, status, {DETAIL: detail}, headers)(scope, receive, tracked)
 
     async def handle(
         self,
