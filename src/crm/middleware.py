@@ -132,8 +132,10 @@ class Pipeline:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
-        request_id = pick_request_id(dict(scope["headers"]).get(b"x-request-id"))
+        headers = dict(scope["headers"])
+        request_id = pick_request_id(headers.get(b"x-request-id"))
         state = scope.setdefault("state", {})
+        state["request_headers"] = headers
         state["request_id"] = request_id
         # Added to every response: the request id, the security headers, and the rate-limit
         # headers once known (handle() adds them here).
@@ -177,7 +179,7 @@ class Pipeline:
         state = scope["state"]
         request_id = state["request_id"]
         try:
-            await self.handle(scope, receive, tracked, dict(scope["headers"]), state)
+            await self.handle(scope, receive, tracked, state["request_headers"], state)
         except Exception as error:
             # Anything: the app, and the rate-limit storage before it.
             if started:

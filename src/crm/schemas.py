@@ -186,7 +186,7 @@ WHEN = {
     422: "The body failed validation (`field` names the attribute).",
     429: "Rate limit exceeded (with `Retry-After`).",
     500: "An unexpected error; never a stack trace: the body carries the request id.",
-    503: "The database or Redis does not answer (with `Retry-After`); try again shortly.",
+    503: "The database or Redis does not answer; try again shortly.",
 }
 BODY_METHODS = frozenset({"post", "put", "patch"})
 UPLOAD_SUFFIX = "/upload/"
