@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import
+.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import soak
 
 install: $(VENV)/.installed
 
@@ -62,3 +62,7 @@ bench: dev
 # 100,000 leads uploaded over HTTP to crm serve on SQLite and PostgreSQL, against COPY.
 bench-import: dev
 	$(BIN)/python bench/import_bench.py
+
+# Two crm serve processes on one PostgreSQL and Redis, one SIGKILLed midway; every write checked.
+soak: dev
+	$(BIN)/python bench/soak.py

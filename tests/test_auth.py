@@ -2,11 +2,16 @@
 
 import asyncio
 import re
+import statistics
+import time
 import uuid
 from typing import Any
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 
+from crm.auth import passwords
 from tests.apps import client_of, fresh_app
 from tests.conftest import (
     PASSWORD,
@@ -161,6 +166,46 @@ async def test_login_bad_password_and_unknown_email_look_the_same(
     assert_401(wrong)
     assert_401(unknown)
     assert wrong.json() == unknown.json()
+
+
+# Logins timed per kind: enough for a steady median on a busy machine, each member's under
+# the 10 a minute per email.
+TIMED_LOGINS = 16
+MEMBERS = 2
+TIMED_HASHER = PasswordHasher(time_cost=2, memory_cost=16 * 1024, parallelism=1)
+
+
+async def test_an_unknown_email_takes_about_as_long_as_a_wrong_password(
+    api: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hasher far dearer than the rest of a login (production's is dearer still): with the
+    # suite's cheapest one, a login that skipped the verification could not be told from one
+    # that made it.
+    monkeypatch.setattr(passwords, "_hasher", TIMED_HASHER)
+    members = [await add_member(api, world.admin) for _ in range(MEMBERS)]
+    times: dict[str, list[float]] = {"wrong password": [], "unknown email": []}
+    answers = []
+    for attempt in range(TIMED_LOGINS):
+        kinds = {
+            "wrong password": members[attempt % MEMBERS].email,
+            "unknown email": unique_email("nobody"),
+        }
+        # Alternating which goes first, so that neither always meets a warmer machine.
+        for kind in sorted(kinds, reverse=attempt % 2 == 1):
+            began = time.perf_counter()
+            response = await api.post(
+                "/api/auth/login/", json={"email": kinds[kind], "password": "wrong-password"}
+            )
+            times[kind].append(time.perf_counter() - began)
+            assert_401(response)
+            answers.append(response.json())
+    assert all(answer == answers[0] for answer in answers)
+    wrong, unknown = (statistics.median(times[kind]) for kind in times)
+    # Loose: a login that skipped the verification of an unknown email would be several
+    # times faster.
+    assert 1 / 3 < unknown / wrong < 3, (
+        f"medians: wrong password {wrong:.4f} s, unknown {unknown:.4f} s"
+    )
 
 
 async def test_login_validates_its_body(api: httpx.AsyncClient) -> None:

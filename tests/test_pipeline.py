@@ -273,23 +273,39 @@ async def test_docs_page(api: httpx.AsyncClient) -> None:
     assert response.headers["X-Request-Id"]
 
 
-async def test_rate_limit_storage_away_is_a_500_with_the_request_id(database_url: str) -> None:
+async def test_rate_limit_storage_away_is_a_503_with_the_request_id(database_url: str) -> None:
     # Nothing listens on port 1: every use of the storage fails.
     app = fresh_app(database_url, redis_url="redis://127.0.0.1:1/0")
     async with client_of(app) as client:
         response = await client.get("/api/auth/me/", headers={"X-Request-Id": "req-no-redis"})
-        assert response.status_code == 500
+        assert response.status_code == 503
         assert response.headers["X-Request-Id"] == "req-no-redis"
-        assert "req-no-redis" in response.json()["errors"]["detail"]
+        assert response.headers["Retry-After"] == "5"
+        detail = response.json()["errors"]["detail"]
+        assert "Redis" in detail and "req-no-redis" in detail
         assert "Traceback" not in response.text
-        # The probes do not use the storage.
+        # The probes do not use the storage; /readyz names it.
         assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert set(ready.json()["errors"]) == {"redis"}
 
 
-async def test_readyz_is_503_when_the_database_does_not_answer(tmp_path: Path) -> None:
+async def test_a_database_that_does_not_answer_is_503(tmp_path: Path) -> None:
     app = fresh_app(f"sqlite:///{tmp_path}/no/such/dir/crm.sqlite3")
     async with client_of(app) as client:
         assert (await client.get("/healthz")).status_code == 200
         response = await client.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["errors"]["detail"]
+        assert set(response.json()["errors"]) == {"database"}
+        login = await client.post(
+            "/api/auth/login/",
+            json={"email": "a@example.com", "password": "x" * 8},
+            headers={"X-Request-Id": "req-no-db"},
+        )
+        assert login.status_code == 503
+        assert login.json() == {
+            "errors": {
+                "detail": "The database does not answer; try again shortly (request id req-no-db)."
+            }
+        }

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from crm.middleware import SECURITY_HEADERS
 from crm.server import MAX_HEADERS_BYTES, MAX_TARGET_BYTES
 from tests.raw_http import RawResponse, raw_request
 from tests.servers import crm_server
@@ -26,6 +27,8 @@ def assert_refused(response: RawResponse, path: bytes, status: int, reason: str)
     assert response.headers["content-type"] == "application/json"
     request_id = response.headers["x-request-id"]
     assert request_id
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name.lower()] == value
     body = response.json()
     if path.startswith(b"/v2/"):
         [item] = body["errors"]

@@ -1,12 +1,12 @@
 """create_app(): routers, middleware and error handlers."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
-from starlette.requests import Request
 
 from crm import logs
 from crm.accounts.spec import ACCOUNTS
@@ -78,12 +78,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/readyz",
         tags=["health"],
         response_model=Status,
-        summary="The database answers",
-        description="200 only when the database answers; 503 otherwise.",
+        summary="The database and Redis answer",
+        description="200 only when the database (and Redis, when rate limits are kept there)"
+        " answers; 503 otherwise, each service away named: `database`, `redis`.",
     )
-    async def readyz(request: Request) -> JSONResponse:
-        if not await request.app.state.db.ping():
-            raise ApiError(503, "The database does not answer.")
+    async def readyz() -> JSONResponse:
+        database_up, redis_up = await asyncio.gather(database.ping(), limiter.ping())
+        away = {}
+        if not database_up:
+            away["database"] = "The database does not answer."
+        if not redis_up:
+            away["redis"] = "Redis, which keeps the rate limits, does not answer."
+        if away:
+            raise ApiError(503, away)
         return JSONResponse({"status": "ok"})
 
     for router in (auth_router, users_router, custom_fields_router, convert_router):

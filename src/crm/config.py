@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Host names the API answers to (comma-separated); a request for another Host is 400.
     # Empty: any host.
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    # Web origins (https://app.example.com) whose pages may call the API from a browser
+    # (comma-separated; * for any). Empty: CORS is off, and browsers keep other sites out.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # A line per request (and what else the server says): readable text, or one JSON object.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -73,6 +76,39 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple)):
             return tuple(str(host).strip().lower() for host in value if str(host).strip())
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, (list, tuple)):
+            return value
+        origins = tuple(str(origin).strip() for origin in value if str(origin).strip())
+        if "*" in origins:
+            if len(origins) > 1:
+                raise ValueError("must be * alone, or a list of origins")
+            return origins
+        return tuple(_origin(origin) for origin in origins)
+
+
+ORIGIN_FORM = "an origin is scheme://host[:port], such as https://app.example.com"
+
+
+def _origin(value: str) -> str:
+    """A web origin as browsers send it in `Origin` (scheme and host in lower case), or
+    ValueError naming the problem."""
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has a bad port; {ORIGIN_FORM}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// origin; {ORIGIN_FORM}")
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} has more than an origin; {ORIGIN_FORM}")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
 
 
 @lru_cache

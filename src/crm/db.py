@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy import MetaData, String, collate, event, func, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -121,8 +122,48 @@ def _by_code_point_postgresql(element: by_code_point, compiler: Any, **kw: Any) 
     return str(compiler.process(collate(expression, "C"), **kw))
 
 
+class DatabaseUnavailable(ConnectionError):
+    """No connection to the database could be made: refused, timed out, shutting down."""
+
+
+# SQLSTATE classes that say the connection or the server went away: connection exceptions,
+# and operator intervention (an administrator's shutdown, a crash, a server starting up).
+GONE_SQLSTATES = ("08", "57P")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is away or too slow, rather than that the request
+    was wrong: answered 503, not 500."""
+    if isinstance(error, DatabaseUnavailable | PoolTimeout | TimeoutError):
+        return True  # TimeoutError: a statement past STATEMENT_SECONDS
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return error.connection_invalidated or sqlstate.startswith(GONE_SQLSTATES)
+    return False
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # The driver's own errors (OSError, TimeoutError, a server shutting down) as one
+        # kind, so that a request knows to answer 503.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as error:
+            raise DatabaseUnavailable(str(error).strip() or repr(error)) from error
+
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def _closed_by_the_server(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            # A pooled connection the server closed (it restarted) is replaced on checkout
+            # at no cost, rather than failing the request that would use it; a ping on
+            # every checkout would cost three round trips.
+            if record.driver_connection.is_closed():
+                raise DisconnectionError("the server closed the connection")
+
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -157,11 +198,19 @@ WRITE_OPTION = "crm_write_transaction"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# Bounds on waiting for PostgreSQL: a server that is away or hung costs a request at most
+# this long before it is answered 503, instead of hanging.
+CONNECT_SECONDS = 5
+STATEMENT_SECONDS = 30
+
+
 class Database:
     """The engine and session factory of one app instance."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+        postgresql = check_database_url(url).get_backend_name() != "sqlite"
+        timeouts = {"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS}
+        self.engine = create_engine(url, connect_args=timeouts if postgresql else {})
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # On SQLite a request that writes begins its transaction with the write lock (see
         # _sqlite_begin), at its first statement.

@@ -31,6 +31,7 @@ V2_CODES = {
     429: "rate_limit_exceeded",
     431: "request_headers_too_large",
     500: "server_error",
+    503: "service_unavailable",
 }
 
 

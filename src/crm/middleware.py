@@ -1,16 +1,20 @@
-"""The outermost request pipeline: request id, a readable request target and an allowed
-Host, rate limit, body size limit, and the 500 that never shows a stack trace. Pure ASGI, so
-that it costs little on every request."""
+"""The outermost request pipeline: request id and security headers, CORS when configured, a
+readable request target and an allowed Host, rate limit, body size limit, the 503 when the
+database or Redis is away, and the 500 that never shows a stack trace. Pure ASGI, so that it
+costs little on every request."""
 
 import email.message
 import logging
 import time
 import uuid
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm import db, ratelimit
 from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
 from crm.logs import log_request
@@ -28,6 +32,29 @@ UNSUPPORTED_MEDIA_TYPE = (
 )
 # Answered whatever the Host: a load balancer's probe names the node's own address.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+# On every answer. Every answer of the API is one caller's data (a session's tokens, records),
+# so none is kept by a browser or a shared cache; no content-type sniffing; and no Referer
+# carrying a URL's ids to wherever a page of the API links.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+# What a browser page may send and read across origins (CRM_CORS_ORIGINS): bearer tokens, so
+# no credentials (cookies) are involved.
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "X-Request-Id")
+CORS_EXPOSED_HEADERS = (
+    "X-Request-Id",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "Retry-After",
+    "WWW-Authenticate",
+    "Allow",
+)
+# Seconds a client waits before trying again when the database or Redis does not answer.
+UNAVAILABLE_RETRY_AFTER = "5"
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -57,6 +84,23 @@ def unreadable_target(scope: Scope) -> str | None:
     return None
 
 
+def unavailable(error: BaseException) -> str | None:
+    """Which service `error` (or what it was raised from) says is away, if any. Not what it
+    was raised while handling: a bug in an `except` block is a 500."""
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if db.is_unavailable(current):
+            return "The database"
+        if ratelimit.is_unavailable(current):
+            return "Redis, which keeps the rate limits,"
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        if current.__cause__ is not None:
+            pending.append(current.__cause__)
+    return None
+
+
 def host_name(raw: bytes | None) -> str:
     """The host of a Host header, in lower case and without its port."""
     host = (raw or b"").decode("latin-1").strip().lower()
@@ -70,6 +114,18 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.limiter = limiter
+        # CORS inside the request id and the headers, around the rest: a preflight is answered
+        # with a request id, and what the pipeline refuses (429, 413, 503) carries the CORS
+        # headers a browser needs to let its page read the answer.
+        self.guarded: ASGIApp = self.guard
+        if settings.cors_origins:
+            self.guarded = CORSMiddleware(
+                self.guard,
+                allow_origins=settings.cors_origins,
+                allow_methods=CORS_METHODS,
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,16 +135,17 @@ class Pipeline:
         headers = dict(scope["headers"])
         request_id = pick_request_id(headers.get(b"x-request-id"))
         state = scope.setdefault("state", {})
+        state["request_headers"] = headers
         state["request_id"] = request_id
-        # Added to every response: the request id, and the rate-limit headers once known.
-        extra = {"X-Request-Id": request_id}
-        started = False
+        # Added to every response: the request id, the security headers, and the rate-limit
+        # headers once known (handle() adds them here).
+        extra = {"X-Request-Id": request_id, **SECURITY_HEADERS}
+        state["response_headers"] = extra
         status = 500
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started, status
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
                 status = message["status"]
                 response_headers = MutableHeaders(scope=message)
                 for name, value in extra.items():
@@ -97,14 +154,7 @@ class Pipeline:
             await send(message)
 
         try:
-            await self.handle(scope, receive, send_with_headers, headers, extra)
-        except Exception:
-            # Anything: the app, and the rate-limit storage (Redis away) before it.
-            logger.exception("unhandled error in request %s", request_id)
-            if started:
-                raise
-            detail = f"Internal server error; quote request id {request_id} when reporting it."
-            await error_response(scope, 500, {DETAIL: detail})(scope, receive, send_with_headers)
+            await self.guarded(scope, receive, send_with_headers)
         finally:
             principal = state.get("principal")
             log_request(
@@ -116,14 +166,48 @@ class Pipeline:
                 (time.perf_counter() - began) * 1000,
             )
 
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request, with what it raises answered: 503 when the database or Redis is away
+        (a client retries), else 500; never a stack trace."""
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        state = scope["state"]
+        request_id = state["request_id"]
+        try:
+            await self.handle(scope, receive, tracked, state["request_headers"], state)
+        except Exception as error:
+            # Anything: the app, and the rate-limit storage before it.
+            if started:
+                raise
+            service = unavailable(error)
+            if service is None:
+                logger.exception("unhandled error in request %s", request_id)
+                status = 500
+                detail = f"Internal server error; quote request id {request_id} when reporting it."
+                headers = {}
+            else:
+                # Expected while a service is away: one line, no stack trace.
+                logger.warning("request %s: %s does not answer: %r", request_id, service, error)
+                status = 503
+                detail = f"{service} does not answer; try again shortly (request id {request_id})."
+                headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER}
+            await error_response(scope, status, {DETAIL: detail}, headers)(scope, receive, tracked)
+
     async def handle(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
         headers: dict[bytes, bytes],
-        extra: dict[str, str],
+        state: dict[str, Any],
     ) -> None:
+        extra: dict[str, str] = state["response_headers"]
+
         async def reply(status: int, errors: dict[str, str]) -> None:
             await error_response(scope, status, errors)(scope, receive, send)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.requests import Request
 
@@ -17,6 +18,10 @@ from crm.config import Settings
 from crm.errors import ApiError
 
 EMAIL_LIMIT = "10/minute"
+# Bounds on waiting for Redis: a server that is away or hung costs a request at most this
+# long before it is answered 503, instead of hanging.
+REDIS_CONNECT_SECONDS = 5
+REDIS_COMMAND_SECONDS = 5
 ADDRESS_PREFIX = "addr:"
 # Never limited: probes and the API's own documentation.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
@@ -43,7 +48,13 @@ class Decision:
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.storage: Storage = (
-            storage_from_string(f"async+{settings.redis_url}")  # type: ignore[assignment]
+            storage_from_string(  # type: ignore[assignment]
+                f"async+{settings.redis_url}",
+                # Every failure of Redis as one kind, StorageError: a request answers 503.
+                wrap_exceptions=True,
+                connect_timeout=REDIS_CONNECT_SECONDS,
+                stream_timeout=REDIS_COMMAND_SECONDS,
+            )
             if settings.redis_url
             else MemoryStorage()
         )
@@ -55,6 +66,10 @@ class RateLimiter:
         self.storage_kind = "in Redis" if settings.redis_url else "in process"
         if off:
             self.storage_kind += " (per-token limit off)"
+
+    async def ping(self) -> bool:
+        """Whether the counters' storage answers (in process, it always does)."""
+        return await self.storage.check()
 
     async def hit(self, item: RateLimitItem, key: str) -> Decision:
         allowed = await self.strategy.hit(item, key)
@@ -76,6 +91,11 @@ class RateLimiter:
         else:
             key = ADDRESS_PREFIX + client
         return await self.hit(self.request_limit, key)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says Redis is away or too slow: answered 503, not 500."""
+    return isinstance(error, StorageError)
 
 
 async def limit_unknown_token(request: Request) -> None:

@@ -186,7 +186,7 @@ WHEN = {
     422: "The body failed validation (`field` names the attribute).",
     429: "Rate limit exceeded (with `Retry-After`).",
     500: "An unexpected error; never a stack trace: the body carries the request id.",
-    503: "The database does not answer.",
+    503: "The database or Redis does not answer; try again shortly.",
 }
 BODY_METHODS = frozenset({"post", "put", "patch"})
 UPLOAD_SUFFIX = "/upload/"
@@ -220,7 +220,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[in
     """The error statuses an operation can answer, beyond those it declares itself."""
     if path in HEALTH_PATHS:
         return [405, 500, *([503] if path == "/readyz" else [])]
-    statuses = [400, 403, 405, 413, 429, 500]
+    statuses = [400, 403, 405, 413, 429, 500, 503]
     if operation.get("security"):
         statuses.append(401)
     if "{" in path:

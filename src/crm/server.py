@@ -12,7 +12,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from crm.errors import DETAIL, error_body
-from crm.middleware import pick_request_id
+from crm.middleware import SECURITY_HEADERS, pick_request_id
 from crm.responses import JSONResponse
 
 logger = logging.getLogger("crm")
@@ -93,6 +93,7 @@ class Protocol(HttpToolsProtocol):
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
+            *((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
             (b"connection", b"close"),
         ]:
             head.append(name + b": " + value + b"\r\n")
