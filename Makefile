@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev run test lint format services services-stop bench-import
+.PHONY: install dev run test lint format services services-stop bench-import fuzz
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,9 @@ services-stop:
 # 100,000 leads uploaded over HTTP to crm serve on SQLite and PostgreSQL, against COPY.
 bench-import: dev
 	$(BIN)/python bench/import_bench.py
+
+# Schemathesis at length against crm serve on SQLite and PostgreSQL (figures into
+# bench/RESULTS.md), then the hypothesis tests of hostile input with their larger profile.
+fuzz: dev
+	$(BIN)/python bench/fuzz.py
+	$(BIN)/pytest -q --hypothesis-profile=fuzz tests/test_hostile_input.py
