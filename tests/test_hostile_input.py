@@ -158,7 +158,9 @@ async def test_bodies_of_any_shape_are_taken_or_refused_whole(
         )
     response = await api.request(method, path, content=send_json(body), headers=headers)
     if response.status_code in (200, 201):
-        assert method == "POST" or response.json()["id"] == record["id"]
+        made = response.json()["id"]
+        assert method == "POST" or made == record["id"]
+        refused(await api.get(entity.detail(made), headers=world.other.headers), 404)
         return
     assert_clear_400(response)
     if method == "POST":
@@ -326,6 +328,7 @@ async def test_a_megabyte_string_is_refused_naming_the_field(
         assert set(assert_clear_400(response)) == {named}, (method, named)
     assert await read(api, world.admin, entity, record["id"]) == before
     assert (await listing(api, world.admin, entity))["count"] == 1
+    refused(await api.get(entity.detail(record["id"]), headers=world.other.headers), 404)
 
 
 async def test_a_lone_surrogate_escape_is_refused_naming_the_field(
