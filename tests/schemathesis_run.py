@@ -43,8 +43,15 @@ class Outcome:
 
 
 def run(
-    base_url: str, workdir: Path, *, max_examples: int, phases: str, seed: int | None = None
+    base_url: str,
+    workdir: Path,
+    *,
+    max_examples: int,
+    phases: str,
+    seed: int | None = None,
+    timeout: float = 7200,
 ) -> Outcome:
+    """Runs `st run` to its end (or `timeout` seconds: a hung server fails, never blocks)."""
     report = workdir / "schemathesis.json"
     command = [
         str(ST),
@@ -54,6 +61,7 @@ def run(
         *("--phases", phases),
         *("--max-examples", str(max_examples)),
         *("--workers", "1"),
+        *("--request-timeout", "60"),
         *("--report", "json", "--report-json-path", str(report)),
         "--no-color",
         # A seed for a repeatable run; without, a random one and no example database.
@@ -65,7 +73,7 @@ def run(
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"}
     completed = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=7200
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=timeout
     )
     output = completed.stdout + completed.stderr
     assert report.exists(), output

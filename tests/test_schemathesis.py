@@ -17,7 +17,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(
     database_url: str, tmp_path: Path
 ) -> None:
     with crm_server(database_url, rate_limit="off") as base_url:
-        outcome = run(base_url, tmp_path, max_examples=EXAMPLES, phases=PHASES, seed=SEED)
+        outcome = run(
+            base_url, tmp_path, max_examples=EXAMPLES, phases=PHASES, seed=SEED, timeout=900
+        )
     report = outcome.report
     where = outcome.output[-6000:]
     assert report["failures"] == [] and report["errors"] == [], where
