@@ -209,11 +209,13 @@ async def test_ids_and_names_of_another_org_in_bodies_are_400_naming_the_field(
     api: httpx.AsyncClient, world: World
 ) -> None:
     theirs = await post_json(api, world.other, "/api/opportunities/", {"name": "Theirs"})
+    their_account = await post_json(api, world.other, "/api/accounts/", {"name": "Theirs"})
     await post_json(api, world.other, "/v2/lead_sources", {"data": {"name": "Their fair"}})
     mine = await post_json(api, world.admin, "/api/tasks/", {"title": "Mine"})
     cases = [
         ("POST", "/api/tasks/", {"title": "A", "opportunity": theirs["id"]}, "opportunity"),
         ("PATCH", f"/api/tasks/{mine['id']}/", {"opportunity": theirs["id"]}, "opportunity"),
+        ("POST", "/api/tasks/", {"title": "A", "account": their_account["id"]}, "account"),
         ("POST", "/api/leads/", {"title": "A", "source": "Their fair"}, "source"),
         ("POST", "/api/opportunities/", {"name": "A", "source": "Their fair"}, "source"),
     ]
