@@ -39,7 +39,7 @@ _HYPOTHESIS = {
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 }
 settings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_HYPOTHESIS)
-settings.register_profile("fuzz", max_examples=400, **_HYPOTHESIS)
+settings.register_profile("fuzz", max_examples=200, **_HYPOTHESIS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
