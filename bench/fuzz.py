@@ -47,7 +47,8 @@ def write_results(outcomes: dict[str, Outcome]) -> None:
         f"Machine: {machine()}. Schemathesis {version}, phases {ALL_PHASES.replace(',', ', ')}, "
         f"at most {EXAMPLES} cases per operation in the fuzzing phase, one worker; checks "
         f"{', '.join(f'`{check}`' for check in CHECKS)}. Every case runs as the admin of an "
-        "org, registered anew whenever a case logged it out or deactivated it (a 401).",
+        "org, registered anew whenever a case logged it out or deactivated it (a 401). "
+        "The times are those of a machine shared with other work: no benchmark.",
         "",
         "| database | operations tested | cases | failures | re-authentications | seed | time |",
         "| --- | --- | --- | --- | --- | --- | --- |",
