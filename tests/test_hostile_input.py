@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.conftest import World
@@ -117,6 +117,7 @@ async def test_list_parameters_take_any_text(
     refused(await api.get(entity.detail(record["id"]), headers=world.other.headers), 404)
 
 
+@example(title="0\x1f")  # trimmed by Python, not by the body's validation
 @given(title=st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t and t.strip()))
 async def test_search_finds_any_text_it_was_given(
     api: httpx.AsyncClient, world: World, title: str
@@ -125,7 +126,9 @@ async def test_search_finds_any_text_it_was_given(
     leads = ENTITIES[0]
     created = await api.post(leads.url, json={"title": title}, headers=world.admin.headers)
     assert created.status_code == 201, created.text
-    assert created.json()["title"] == title.strip()  # titles are trimmed
+    # Titles are trimmed of white space (Unicode's; Python's str.strip also takes \x1c-\x1f).
+    stored = created.json()["title"]
+    assert stored in title and stored.strip() == title.strip()
     term = title.strip()
     found = await listing(api, world.admin, leads, {"search": term, "page_size": "100"})
     assert created.json()["id"] in [item["id"] for item in found["results"]], term
