@@ -64,7 +64,9 @@ def write_results(outcomes: dict[str, Outcome]) -> None:
     lines += [
         "",
         "`make test` runs the same against the test database with 10 cases per operation, a "
-        "fixed seed and without the coverage phase (tests/test_schemathesis.py).",
+        "fixed seed and without the coverage phase (tests/test_schemathesis.py). After "
+        "this script, `make fuzz` runs tests/test_hostile_input.py with hypothesis' `fuzz` "
+        "profile (200 examples a test, 10 in `make test`).",
         "",
         END,
     ]
