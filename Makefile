@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import soak
+.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import soak fuzz
 
 install: $(VENV)/.installed
 
@@ -66,3 +66,9 @@ bench-import: dev
 # Two crm serve processes on one PostgreSQL and Redis, one SIGKILLed midway; every write checked.
 soak: dev
 	$(BIN)/python bench/soak.py
+
+# Schemathesis at length against crm serve on SQLite and PostgreSQL (figures into
+# bench/RESULTS.md), then the hypothesis tests of hostile input with their larger profile.
+fuzz: dev
+	$(BIN)/python bench/fuzz.py
+	$(BIN)/pytest -q --hypothesis-profile=fuzz tests/test_hostile_input.py

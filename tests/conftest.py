@@ -15,6 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -29,6 +30,20 @@ from tests.openapi_check import hooks
 TEST_DATABASE_URL = os.environ.get("CRM_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL") or None
 PASSWORD = "correct-horse-battery"
+
+
+# Hypothesis sizes: "ci" (the default) keeps `make test` short and repeatable; `make fuzz` runs
+# with --hypothesis-profile=fuzz. The tests share one org per test function, on purpose.
+_HYPOTHESIS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+settings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_HYPOTHESIS)
+settings.register_profile("fuzz", max_examples=200, **_HYPOTHESIS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile(config.getoption("hypothesis_profile", None) or "ci")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
