@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from crm.server import serve as run_server
 
-        run_server(args.host, args.port, args.workers)
+        run_server(args.host, args.port, args.workers, metrics=settings.metrics)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
 from crm.logs import log_request
+from crm.metrics import Metrics
 from crm.ratelimit import EXEMPT_PATHS, RateLimiter
 from crm.validation import BodyError, parse_json_body
 
@@ -26,8 +27,9 @@ UNSUPPORTED_MEDIA_TYPE = (
     "The body must be JSON in UTF-8, sent as Content-Type: application/json"
     " and without a Content-Encoding."
 )
-# Answered whatever the Host: a load balancer's probe names the node's own address.
-HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+# Answered whatever the Host: a load balancer's probe and a metrics scraper name the node's
+# own address.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -66,10 +68,13 @@ def host_name(raw: bytes | None) -> str:
 
 
 class Pipeline:
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, limiter: RateLimiter, metrics: Metrics | None
+    ) -> None:
         self.app = app
         self.settings = settings
         self.limiter = limiter
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,15 +111,19 @@ class Pipeline:
             detail = f"Internal server error; quote request id {request_id} when reporting it."
             await error_response(scope, 500, {DETAIL: detail})(scope, receive, send_with_headers)
         finally:
+            seconds = time.perf_counter() - began
             principal = state.get("principal")
+            route = getattr(scope.get("route"), "path", None)  # the template, not the raw path
             log_request(
                 request_id,
                 principal.org_id if principal is not None else None,
                 scope["method"],
-                getattr(scope.get("route"), "path", None),  # the template, not the raw path
+                route,
                 status,
-                (time.perf_counter() - began) * 1000,
+                seconds * 1000,
             )
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], route, status, seconds)
 
     async def handle(
         self,

@@ -18,8 +18,10 @@ from crm.errors import ApiError
 
 EMAIL_LIMIT = "10/minute"
 ADDRESS_PREFIX = "addr:"
-# Never limited: probes and the API's own documentation.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+# Never limited: probes, the metrics scrape and the API's own documentation.
+EXEMPT_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+)
 
 
 @dataclass(frozen=True)
