@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import IO, Any
 
 from sqlalchemy import select, tuple_
@@ -14,16 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.customfields.models import CustomField
 from crm.customfields.service import definitions
+from crm.errors import ApiError
 from crm.orgs.models import Profile, User
 from crm.records.importer import CF_PREFIX, LIST_SEPARATOR, among, natural_key_of
 from crm.records.read import alive, read_bodies, read_statement
+from crm.records.service import parse_body
 from crm.records.spec import EntitySpec
 from crm.responses import json_default
 
 BATCH_ROWS = 1000
-# A value a record may hold but no upload may write: its cell is left empty, which an upload
-# reads as "not given" (a lead is `converted` only by converting it).
-SERVER_ONLY = {("leads", "status"): "converted"}
 
 
 def columns(spec: EntitySpec, fields: list[CustomField]) -> list[str]:
@@ -39,6 +39,28 @@ def columns(spec: EntitySpec, fields: list[CustomField]) -> list[str]:
         "tags",
         *(CF_PREFIX + definition.key for definition in fields),
     ]
+
+
+@cache
+def unwritable_choices(spec: EntitySpec) -> dict[str, frozenset[str]]:
+    """The values of an enum field that a record may hold but no write may set (its schema
+    refuses them: only the server sets them), by field. Their cell is left empty, which an
+    upload reads as "not given"."""
+    refused: dict[str, frozenset[str]] = {}
+    for name, choices in spec.choices.items():
+        if name in spec.writable:
+            bad = frozenset(value for value in choices if not writable(spec, name, value))
+            if bad:
+                refused[name] = bad
+    return refused
+
+
+def writable(spec: EntitySpec, name: str, value: Any) -> bool:
+    try:
+        parse_body(spec, {name: value}, partial=True)
+    except ApiError:
+        return False
+    return True
 
 
 def cell(value: Any) -> str:
@@ -97,6 +119,7 @@ class Exporter:
         self.org_id = org_id
         self.keys = [definition.key for definition in fields]
         self.members = members
+        self.unwritable = unwritable_choices(spec)
         # Links by id, written as the linked record's natural key where it has one.
         self.id_links = [
             link for link in spec.links if link.field in spec.writable and link.by == "id"
@@ -121,7 +144,7 @@ class Exporter:
             row = []
             for name in spec.entity_fields:
                 value = body[name]
-                row.append("" if SERVER_ONLY.get((spec.name, name)) == value else cell(value))
+                row.append("" if value in self.unwritable.get(name, ()) else cell(value))
             for link in self.id_links:
                 value = body[link.field]
                 row.append(names[link.field].get(value) or cell(value))
