@@ -32,7 +32,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 # The pool's gauges, by the SQLAlchemy pool method that gives each figure (a QueuePool, as
 # both databases have, has them all; a pool without one has no such gauge).
 POOL_GAUGES = {
-    "size": ("crm_db_pool_size", "Connections the database pool keeps open."),
+    "size": ("crm_db_pool_size", "Connections the database pool keeps once made (its size)."),
     "checkedout": ("crm_db_pool_checked_out", "Database connections in use by requests."),
     "checkedin": ("crm_db_pool_idle", "Database connections open and idle in the pool."),
     "overflow": ("crm_db_pool_overflow", "Database connections open beyond the pool's size."),

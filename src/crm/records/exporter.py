@@ -20,21 +20,23 @@ from crm.orgs.models import Profile, User
 from crm.records.importer import CF_PREFIX, LIST_SEPARATOR, among, natural_key_of
 from crm.records.read import alive, read_bodies, read_statement
 from crm.records.service import parse_body
-from crm.records.spec import EntitySpec
+from crm.records.spec import EntitySpec, Link
 from crm.responses import json_default
 
 BATCH_ROWS = 1000
 
 
+def writable_links(spec: EntitySpec) -> list[Link]:
+    return [link for link in spec.links if link.field in spec.writable]
+
+
 def columns(spec: EntitySpec, fields: list[CustomField]) -> list[str]:
     """The header: every field an upload writes, as the record reads them, then `cf_<key>`
-    for each custom field of the org."""
-    links = [link.field for link in spec.links if link.field in spec.writable]
-    many = [many.field for many in spec.many]
+    for each custom field of the org (Exporter.rows writes the cells in this order)."""
     return [
         *spec.entity_fields,
-        *links,
-        *many,
+        *(link.field for link in writable_links(spec)),
+        *(many.field for many in spec.many),
         "assigned_to",
         "tags",
         *(CF_PREFIX + definition.key for definition in fields),
@@ -120,22 +122,17 @@ class Exporter:
         self.keys = [definition.key for definition in fields]
         self.members = members
         self.unwritable = unwritable_choices(spec)
-        # Links by id, written as the linked record's natural key where it has one.
-        self.id_links = [
-            link for link in spec.links if link.field in spec.writable and link.by == "id"
-        ]
-        self.named_links = [
-            link for link in spec.links if link.field in spec.writable and link.by != "id"
-        ]
+        self.links = writable_links(spec)
 
     async def rows(self, session: AsyncSession, bodies: list[dict[str, Any]]) -> list[list[str]]:
         """A batch of records (their JSON form) as CSV rows: one statement per link field
-        whose records have a natural key."""
+        by id whose records have a natural key, which names them instead."""
         spec = self.spec
         names: dict[str, dict[Any, str]] = {}
-        for link in self.id_links:
-            ids = [body[link.field] for body in bodies]
-            names[link.field] = await natural_keys(session, self.org_id, link.target, ids)
+        for link in self.links:
+            if link.by == "id":
+                ids = [body[link.field] for body in bodies]
+                names[link.field] = await natural_keys(session, self.org_id, link.target, ids)
         for many in spec.many:
             ids = [value for body in bodies for value in body[many.field]]
             names[many.field] = await natural_keys(session, self.org_id, many.target, ids)
@@ -145,10 +142,9 @@ class Exporter:
             for name in spec.entity_fields:
                 value = body[name]
                 row.append("" if value in self.unwritable.get(name, ()) else cell(value))
-            for link in self.id_links:
+            for link in self.links:  # a link by name (a source) is read as its name
                 value = body[link.field]
-                row.append(names[link.field].get(value) or cell(value))
-            row.extend(cell(body[link.field]) for link in self.named_links)
+                row.append(names.get(link.field, {}).get(value) or cell(value))
             for many in spec.many:
                 listed = [names[many.field].get(value) or cell(value) for value in body[many.field]]
                 row.append(LIST_SEPARATOR.join(listed))
