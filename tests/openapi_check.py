@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator
 from crm.app import create_app
 from crm.config import Settings
 
-# Served by FastAPI itself, outside the document.
-UNDOCUMENTED = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+# Served by FastAPI itself, and the metrics scrape (Prometheus text): outside the document.
+UNDOCUMENTED = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/metrics"})
 
 
 @cache

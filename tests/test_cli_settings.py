@@ -116,6 +116,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
         ("serve", {"RATE_LIMIT": "0/minute"}, ("CRM_RATE_LIMIT", "or off")),
         ("serve", {"LOG_FORMAT": "xml"}, ("CRM_LOG_FORMAT", "text")),
         ("serve", {"LOG_LEVEL": "loud"}, ("CRM_LOG_LEVEL", "INFO")),
+        ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "boolean")),
     ],
 )
 def test_bad_setting(

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 from fastapi import FastAPI
+from starlette.responses import Response
 
 from crm import logs
 from crm.accounts.spec import ACCOUNTS
@@ -19,6 +20,7 @@ from crm.errors import ApiError, install_handlers
 from crm.lead_sources.v2 import router as lead_sources_v2_router
 from crm.leads.convert import router as convert_router
 from crm.leads.spec import LEADS
+from crm.metrics import CONTENT_TYPE, Metrics
 from crm.middleware import Pipeline
 from crm.opportunities.spec import OPPORTUNITIES
 from crm.orgs.endpoints import router as users_router
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings.database_url)
     limiter = RateLimiter(settings)
+    metrics = Metrics(database.engine) if settings.metrics else None
 
     logs.configure(settings)
 
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     app.state.limiter = limiter
     install_handlers(app)
-    app.add_middleware(Pipeline, settings=settings, limiter=limiter)
+    app.add_middleware(Pipeline, settings=settings, limiter=limiter, metrics=metrics)
 
     @app.get("/healthz", tags=["health"], response_model=Status, summary="The process is up")
     async def healthz() -> JSONResponse:
@@ -92,6 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if away:
             raise ApiError(503, away)
         return JSONResponse({"status": "ok"})
+
+    if metrics is not None:
+        # Not in the API's document: it is the operator's, and Prometheus text, not JSON.
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_scrape() -> Response:
+            return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     for router in (auth_router, users_router, custom_fields_router, convert_router):
         app.include_router(router)

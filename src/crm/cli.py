@@ -1,4 +1,4 @@
-"""The `crm` command: migrate, check, serve, import, create-org and create-user."""
+"""The `crm` command: migrate, check, serve, import, export, create-org and create-user."""
 
 import argparse
 import logging
@@ -57,9 +57,9 @@ def migrate(database_url: str) -> None:
         upgrade(database_url)
 
 
-def check(database_url: str) -> None:
-    """Settings valid (they were read), database reachable, migrations current; changes
-    nothing."""
+def require_head(database_url: str) -> str:
+    """The database answers and its migrations are current (else one line and exit 1);
+    changes nothing."""
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl" lines
     with database_errors(database_url):
         current = database_revision(database_url)
@@ -69,6 +69,12 @@ def check(database_url: str) -> None:
             f"the database at {shown(database_url)} is at migration {current or 'none'},"
             f" the code at {head}: run crm migrate"
         )
+    return head
+
+
+def check(database_url: str) -> None:
+    """Settings valid (they were read), database reachable, migrations current."""
+    head = require_head(database_url)
     print(f"crm: settings valid; the database at {shown(database_url)} answers, at {head}")
 
 
@@ -99,6 +105,16 @@ def command_line() -> argparse.ArgumentParser:
     )
     imports.add_argument("--dry-run", action="store_true", help="report, write nothing")
     imports.add_argument("file", help="the CSV file")
+    export = commands.add_parser(
+        "export",
+        help="write an org's live records to standard output as the CSV file an upload takes",
+    )
+    export.add_argument(
+        "entity",
+        metavar="ENTITY",
+        help="what to export: leads, contacts, accounts, opportunities or tasks",
+    )
+    export.add_argument("--org", required=True, help="the org's id")
     password_help = "read the password from the first line of standard input (else a prompt)"
     org = commands.add_parser("create-org", help="create an org and its first admin")
     org.add_argument("--name", required=True, help="the org's name")
@@ -122,6 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check":
         check(settings.database_url)
         return
+    if args.command == "export":  # reads only: the database must be current already
+        require_head(settings.database_url)
+        from crm import exportcli
+
+        with database_errors(settings.database_url):
+            sys.exit(exportcli.main(settings.database_url, args))
     migrate(settings.database_url)
     if args.command in ("create-org", "create-user"):
         from crm import admincli
@@ -135,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from crm.server import serve as run_server
 
-        run_server(args.host, args.port, args.workers)
+        run_server(args.host, args.port, args.workers, metrics=settings.metrics)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # A line per request (and what else the server says): readable text, or one JSON object.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Prometheus metrics at /metrics; off, /metrics is 404.
+    metrics: bool = False
 
     @field_validator("rate_limit")
     @classmethod

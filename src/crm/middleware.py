@@ -18,6 +18,7 @@ from crm import db, ratelimit
 from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
 from crm.logs import log_request
+from crm.metrics import Metrics
 from crm.ratelimit import EXEMPT_PATHS, RateLimiter
 from crm.validation import BodyError, parse_json_body
 
@@ -30,8 +31,9 @@ UNSUPPORTED_MEDIA_TYPE = (
     "The body must be JSON in UTF-8, sent as Content-Type: application/json"
     " and without a Content-Encoding."
 )
-# Answered whatever the Host: a load balancer's probe names the node's own address.
-HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+# Answered whatever the Host: a load balancer's probe and a metrics scraper name the node's
+# own address.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # On every answer. Every answer of the API is one caller's data (a session's tokens, records),
 # so none is kept by a browser or a shared cache; no content-type sniffing; and no Referer
 # carrying a URL's ids to wherever a page of the API links.
@@ -110,7 +112,9 @@ def host_name(raw: bytes | None) -> str:
 
 
 class Pipeline:
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, limiter: RateLimiter, metrics: Metrics | None
+    ) -> None:
         self.app = app
         self.settings = settings
         self.limiter = limiter
@@ -126,6 +130,7 @@ class Pipeline:
                 allow_headers=CORS_REQUEST_HEADERS,
                 expose_headers=CORS_EXPOSED_HEADERS,
             )
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -156,15 +161,19 @@ class Pipeline:
         try:
             await self.guarded(scope, receive, send_with_headers)
         finally:
+            seconds = time.perf_counter() - began
             principal = state.get("principal")
+            route = getattr(scope.get("route"), "path", None)  # the template, not the raw path
             log_request(
                 request_id,
                 principal.org_id if principal is not None else None,
                 scope["method"],
-                getattr(scope.get("route"), "path", None),  # the template, not the raw path
+                route,
                 status,
-                (time.perf_counter() - began) * 1000,
+                seconds * 1000,
             )
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], route, status, seconds)
 
     async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request, with what it raises answered: 503 when the database or Redis is away

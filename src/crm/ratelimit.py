@@ -23,8 +23,10 @@ EMAIL_LIMIT = "10/minute"
 REDIS_CONNECT_SECONDS = 5
 REDIS_COMMAND_SECONDS = 5
 ADDRESS_PREFIX = "addr:"
-# Never limited: probes and the API's own documentation.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+# Never limited: probes, the metrics scrape and the API's own documentation.
+EXEMPT_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
+)
 
 
 @dataclass(frozen=True)

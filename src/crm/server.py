@@ -3,15 +3,21 @@ API's error envelope, and a multiprocess supervisor that stops accepting as soon
 told to stop."""
 
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from socket import socket
 
 import httptools
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from crm.errors import DETAIL, error_body
+from crm.metrics import MULTIPROC_DIR
 from crm.middleware import SECURITY_HEADERS, pick_request_id
 from crm.responses import JSONResponse
 
@@ -113,8 +119,44 @@ class Supervisor(Multiprocess):
             sock.close()
         super().terminate_all()
 
+    # A worker that is gone (died, replaced, or retired by SIGHUP or SIGTTOU) no longer
+    # counts in the pool gauges, which sum the live workers' figures; its request counts stay.
 
-def serve(host: str, port: int, workers: int) -> None:
+    def keep_subprocess_alive(self) -> None:
+        with self.retiring():
+            super().keep_subprocess_alive()
+
+    def handle_signals(self) -> None:
+        with self.retiring():
+            super().handle_signals()
+
+    @contextmanager
+    def retiring(self) -> Iterator[None]:
+        before = {process.pid for process in self.processes}
+        yield
+        directory = os.environ.get(MULTIPROC_DIR)
+        if directory:
+            for pid in before - {process.pid for process in self.processes}:
+                if pid is not None:
+                    mark_process_dead(pid, directory)
+
+
+@contextmanager
+def metrics_directory(metrics: bool) -> Iterator[None]:
+    """With metrics on, a directory of the workers' figures for the lifetime of the server
+    (prometheus-client's multiprocess mode), unless PROMETHEUS_MULTIPROC_DIR names one."""
+    if not metrics or os.environ.get(MULTIPROC_DIR):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="crm-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory  # the workers, started after this, inherit it
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_DIR]
+
+
+def serve(host: str, port: int, workers: int, *, metrics: bool = False) -> None:
     config = uvicorn.Config(
         "crm.app:create_app",
         factory=True,
@@ -132,7 +174,8 @@ def serve(host: str, port: int, workers: int) -> None:
     try:
         if workers > 1:
             sockets: list[socket] = [config.bind_socket()]
-            Supervisor(config, sockets=sockets).run()
+            with metrics_directory(metrics):
+                Supervisor(config, sockets=sockets).run()
             return
         server = uvicorn.Server(config)
         server.run()

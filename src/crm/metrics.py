@@ -1,0 +1,114 @@
+"""Prometheus metrics at /metrics (CRM_METRICS=true), with the `prometheus-client` library:
+requests by method, route template and status with their latency, and the database pool.
+Never a tenant's data: no org, user, record id or raw path is ever a label.
+
+With `crm serve --workers N` every worker is a process of its own: each writes its figures
+to files in PROMETHEUS_MULTIPROC_DIR (a directory the supervisor makes, see server.py), and
+a scrape, whichever worker answers it, reads them all (the library's multiprocess mode)."""
+
+import os
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# A label takes a bounded set of values: any other method a client makes up is "other", and
+# a request that matched no route (or was refused before routing) has no template.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNROUTED = "none"
+# The API answers most requests in milliseconds; uploads take seconds.
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# The pool's gauges, by the SQLAlchemy pool method that gives each figure (a QueuePool, as
+# both databases have, has them all; a pool without one has no such gauge).
+POOL_GAUGES = {
+    "size": ("crm_db_pool_size", "Connections the database pool keeps once made (its size)."),
+    "checkedout": ("crm_db_pool_checked_out", "Database connections in use by requests."),
+    "checkedin": ("crm_db_pool_idle", "Database connections open and idle in the pool."),
+    "overflow": ("crm_db_pool_overflow", "Database connections open beyond the pool's size."),
+}
+
+# A `_created` series per counter only doubles the scrape.
+disable_created_metrics()
+
+
+def pool_figures(engine: AsyncEngine) -> dict[str, int]:
+    """The figures the engine's pool has, by the pool method giving each."""
+    pool: Any = engine.sync_engine.pool  # read each time: dispose() replaces the pool
+    figures = {name: int(getattr(pool, name)()) for name in POOL_GAUGES if hasattr(pool, name)}
+    if "overflow" in figures:  # SQLAlchemy counts up from -size while the pool fills
+        figures["overflow"] = max(0, figures["overflow"])
+    return figures
+
+
+class Metrics:
+    """The figures of one app instance, in a registry of its own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.directory = os.environ.get(MULTIPROC_DIR)
+        self.registry = CollectorRegistry()
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "crm_http_requests",
+            "Requests answered, by method, route template and status.",
+            labels,
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "crm_http_request_duration_seconds",
+            "Time from a request's arrival to its answer, by method, route template and status.",
+            labels,
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        # Summed over the live workers: the server's pools together.
+        self.pool = {
+            name: Gauge(*POOL_GAUGES[name], registry=self.registry, multiprocess_mode="livesum")
+            for name in pool_figures(engine)
+        }
+        self.pool_seen: dict[str, int] = {}
+        # The label children by label values: the library's .labels() checks and locks on
+        # every call.
+        self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.update_pool()
+
+    def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """One answered request; `route` is its template, never the raw path."""
+        key = (method if method in METHODS else "other", route or UNROUTED, status)
+        children = self.children.get(key)
+        if children is None:
+            labels = (key[0], key[1], str(status))
+            children = self.requests.labels(*labels), self.duration.labels(*labels)
+            self.children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if self.directory:
+            # Another worker may answer the next scrape: this one's pool as it stands after
+            # the request (an idle worker's last figures stay true).
+            self.update_pool()
+
+    def update_pool(self) -> None:
+        for name, value in pool_figures(self.engine).items():
+            if self.pool_seen.get(name) != value:
+                self.pool[name].set(value)
+                self.pool_seen[name] = value
+
+    def render(self) -> bytes:
+        """The scrape: this process's figures, or with several workers all of theirs."""
+        self.update_pool()
+        if not self.directory:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, self.directory)
+        return generate_latest(registry)
