@@ -86,4 +86,9 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(app_settings)]
+async def settings_dependency(request: Request) -> Settings:
+    # Async: FastAPI would run a plain function in a worker thread.
+    return app_settings(request)
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dependency)]

@@ -16,8 +16,8 @@ from crm.customfields.service import definition_body, definitions, validate_valu
 from crm.db import folded, new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
-from crm.records.read import alive, read_bodies, read_statement
-from crm.records.scope import fetch
+from crm.records.read import alive, read_bodies
+from crm.records.scope import fetch, record_statement
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
@@ -244,14 +244,16 @@ async def read_one(
     session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, record_id: uuid.UUID
 ) -> dict[str, Any]:
     """A record of the org, deleted or not, in its JSON form."""
-    model = spec.model
-    statement = read_statement(spec).where(model.org_id == org_id, model.id == record_id)
-    return (await read_bodies(session, spec, [(await session.execute(statement)).one()]))[0]
+    statement = record_statement(spec, deleted=None, for_update=False)
+    row = (await session.execute(statement, {"org_id": org_id, "record_id": record_id})).one()
+    return (await read_bodies(session, spec, [row]))[0]
 
 
-async def detail(session: AsyncSession, spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
+async def detail(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, row: Row[Any]
+) -> dict[str, Any]:
     """A record with the custom field definitions of its entity, for forms."""
-    fields = await definitions(session, row[0].org_id, spec.singular)
+    fields = await definitions(session, principal, spec.singular)
     return {
         **(await read_bodies(session, spec, [row]))[0],
         "custom_field_definitions": [definition_body(field) for field in fields],
@@ -262,7 +264,7 @@ async def create(
     session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
 ) -> dict[str, Any]:
     data = parse_body(spec, body, partial=False)
-    fields = await definitions(session, principal.org_id, spec.singular)
+    fields = await definitions(session, principal, spec.singular)
     custom = validate_values(fields, {}, data["custom_fields"], replace=True)
     check_exclusive(spec, data)
     columns = await link_columns(session, spec, principal, data)
@@ -301,7 +303,7 @@ async def change(
     record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
     data = parse_body(spec, body, partial=partial)
     if "custom_fields" in data:
-        fields = await definitions(session, principal.org_id, spec.singular)
+        fields = await definitions(session, principal, spec.singular)
         record.custom_fields = validate_values(
             fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
         )
@@ -339,7 +341,7 @@ async def restore(
     record.deleted_at = None
     record.updated_at = utcnow()
     await flush_unique(session, spec)
-    return await detail(session, spec, await fetch(session, spec, principal, raw_id))
+    return await detail(session, spec, principal, await fetch(session, spec, principal, raw_id))
 
 
 async def remove_custom_field(
