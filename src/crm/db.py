@@ -154,14 +154,21 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 WRITE_OPTION = "crm_write_transaction"
+DEFAULT_POOL_SIZE = 20
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Database:
     """The engine and session factory of one app instance."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        pooling: dict[str, Any] = {}
+        if check_database_url(url).get_backend_name() != "sqlite":
+            # As many connections as requests at once, all kept: one opened for a burst and
+            # closed after it (SQLAlchemy's default overflow) costs a server process and
+            # the statements it had prepared.
+            pooling = {"pool_size": pool_size, "max_overflow": 0}
+        self.engine = create_engine(url, **pooling)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = self.write_sessionmaker = self.sessionmaker
         if self.dialect == "sqlite":

@@ -150,10 +150,12 @@ async def write_many(
     org_id: uuid.UUID,
     record_id: uuid.UUID,
     lists: dict[ManyLink, list[uuid.UUID]],
+    *,
+    new: bool = False,
 ) -> None:
-    """Replace what a record lists."""
+    """Replace what a record lists (a `new` one lists nothing yet)."""
     for many, ids in lists.items():
-        await write_lists(session, org_id, many, {record_id: ids})
+        await write_lists(session, org_id, many, {record_id: ids}, new=new)
 
 
 async def write_lists(
@@ -161,20 +163,24 @@ async def write_lists(
     org_id: uuid.UUID,
     many: ManyLink,
     listed: dict[uuid.UUID, list[uuid.UUID]],
+    *,
+    new: bool = False,
 ) -> None:
-    """Replace what each record of `listed` lists, for all of them at once. Rows naming a
-    deleted record stay, so that restoring it brings it back into the list."""
+    """Replace what each record of `listed` lists, for all of them at once (`new` records
+    list nothing yet: nothing to delete). Rows naming a deleted record stay, so that
+    restoring it brings it back into the list."""
     if not listed:
         return
     table, target = many.table, many.target
-    owner = getattr(table, many.owner)
-    column = getattr(table, many.target_column)
-    live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
-    await session.execute(
-        delete(table).where(
-            table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
+    if not new:
+        owner = getattr(table, many.owner)
+        column = getattr(table, many.target_column)
+        live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
+        await session.execute(
+            delete(table).where(
+                table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
+            )
         )
-    )
     rows = [
         {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
         for record_id, ids in listed.items()
@@ -285,7 +291,7 @@ async def create(
     )
     session.add(record)
     await flush_unique(session, spec)
-    await write_many(session, principal.org_id, record.id, lists)
+    await write_many(session, principal.org_id, record.id, lists, new=True)
     return await read_one(session, spec, principal.org_id, record.id)
 
 
