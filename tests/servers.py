@@ -75,3 +75,51 @@ def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def worker_pids(base_url: str) -> set[int]:
+    """The worker processes of the `crm serve` behind `base_url`: its supervisor's children
+    started by multiprocessing's spawn (not its resource tracker)."""
+    supervisor = RUNNING[base_url].pid
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+            # "pid (name) state ppid ...": the name may hold spaces, never a ')'.
+            parent = int(stat.rpartition(")")[2].split()[1])
+            if parent == supervisor and b"spawn_main" in command:
+                pids.add(int(entry.name))
+    return pids
+
+
+def worker_of(base_url: str, sock: socket.socket) -> int | None:
+    """The worker process holding the server's end of the connection `sock` (Linux: the
+    kernel's table of TCP sockets and each worker's open files)."""
+    server_port = sock.getpeername()[1]
+    client_port = sock.getsockname()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
+            client_port
+        ):
+            inode = fields[9]
+    if inode is None:
+        return None
+    for pid in worker_pids(base_url):
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:  # gone meanwhile
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:  # closed meanwhile
+                continue
+    return None

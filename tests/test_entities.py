@@ -666,3 +666,47 @@ async def test_statements_do_not_grow_with_the_page_or_the_links(
         detail_counts[record["id"]] = counter.count
     assert len(set(detail_counts.values())) == 1, detail_counts
     await assert_invisible_to_other_org(api, world.other, entity, records[0]["id"])
+
+
+# Statements of each request, by entity: the token's lookup; a create's uniqueness checks
+# (an account's name), its INSERT and its answer read back; a PATCH's locked read, UPDATE
+# and answer; a detail's record (the definitions are kept in the process); a list's count
+# and page; and one more for each list field (an opportunity's contacts) wherever records
+# are read.
+STATEMENTS = {
+    "leads": {"create": 3, "patch": 4, "detail": 2, "list": 3},
+    "contacts": {"create": 3, "patch": 4, "detail": 2, "list": 3},
+    "accounts": {"create": 4, "patch": 4, "detail": 2, "list": 3},
+    "opportunities": {"create": 4, "patch": 5, "detail": 3, "list": 4},
+    "tasks": {"create": 3, "patch": 4, "detail": 2, "list": 3},
+}
+
+
+@each_entity
+async def test_what_each_request_costs_in_statements(
+    api: httpx.AsyncClient, app: FastAPI, world: World, entity: Entity
+) -> None:
+    await create(api, world.admin, entity)  # the process reads the definitions once
+    counts = {}
+    with count_statements(app) as counter:
+        response = await api.post(
+            entity.url, json=entity.minimal(new_tag()), headers=world.admin.headers
+        )
+    assert response.status_code == 201, response.text
+    counts["create"] = counter.count
+    url = entity.detail(response.json()["id"])
+    with count_statements(app) as counter:
+        patched = await api.patch(url, json={"description": "Changed"}, headers=world.admin.headers)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["description"] == "Changed"
+    counts["patch"] = counter.count
+    with count_statements(app) as counter:
+        detail = await api.get(url, headers=world.admin.headers)
+    assert detail.json()["description"] == "Changed"
+    counts["detail"] = counter.count
+    with count_statements(app) as counter:
+        listed = await api.get(entity.url, headers=world.admin.headers)
+    assert listed.json()["count"] == 2
+    counts["list"] = counter.count
+    assert counts == STATEMENTS[entity.name], counts
+    await assert_invisible_to_other_org(api, world.other, entity, response.json()["id"])

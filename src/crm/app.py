@@ -40,7 +40,7 @@ ENTITIES: tuple[EntitySpec, ...] = (LEADS, CONTACTS, ACCOUNTS, OPPORTUNITIES, TA
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.database_pool_size)
     limiter = RateLimiter(settings)
     metrics = Metrics(database.engine) if settings.metrics else None
 

@@ -6,9 +6,11 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends
 from limits import parse
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import Request
+
+from crm.db import DEFAULT_POOL_SIZE
 
 
 class Settings(BaseSettings):
@@ -16,6 +18,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./crm.sqlite3"
     redis_url: str | None = None
+    # PostgreSQL connections each worker keeps: a request holds one from its token's lookup
+    # to its answer, so this many requests at once per worker; more wait for one.
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1)
     rate_limit: str = "100/10seconds"
     allow_signup: bool = True
     upload_max_bytes: int = 50 * 1024 * 1024
@@ -124,4 +129,9 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(app_settings)]
+async def settings_dependency(request: Request) -> Settings:
+    # Async: FastAPI would run a plain function in a worker thread.
+    return app_settings(request)
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dependency)]

@@ -37,7 +37,7 @@ async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
         raise CommandError(f"--org: not an org id: {org_id}") from None
     row = (
         await session.execute(
-            select(Profile, User, Org.name)
+            select(Profile, User, Org.name, Org.custom_fields_version)
             .join(User, User.id == Profile.user_id)
             .join(Org, Org.id == Profile.org_id)
             .where(
@@ -49,7 +49,7 @@ async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
     ).one_or_none()
     if row is None:
         raise CommandError(f"--as: {email} is no active member of org {org_id}")
-    profile, user, org_name = row
+    profile, user, org_name, custom_fields_version = row
     return Principal(
         token_id=uuid.uuid4(),  # no token: the command line is trusted as this member
         token_kind=TokenKind.personal,
@@ -61,6 +61,7 @@ async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
         user_id=user.id,
         user_number=user.number,
         email=user.email,
+        custom_fields_version=custom_fields_version,
     )
 
 

@@ -45,8 +45,9 @@ def refuse_unknown_params(request: Request, allowed: Iterable[str]) -> None:
         raise ApiError(400, {key: "Unknown parameter." for key in unknown})
 
 
-def no_query_params(request: Request) -> None:
-    """For endpoints that take no query parameter: every one is unknown (400)."""
+async def no_query_params(request: Request) -> None:
+    """For endpoints that take no query parameter: every one is unknown (400). Async, as
+    every dependency: FastAPI runs a plain function in a worker thread, a costly hop."""
     refuse_unknown_params(request, ())
 
 
@@ -63,7 +64,7 @@ def page_params(request: Request) -> PageParams:
     return PageParams(page, page_size)
 
 
-def plain_page_params(request: Request) -> PageParams:
+async def plain_page_params(request: Request) -> PageParams:
     """For lists that take nothing but the page parameters."""
     refuse_unknown_params(request, ("page", "page_size"))
     return page_params(request)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.models import Token, TokenKind
@@ -42,46 +42,77 @@ class Principal:
     user_id: uuid.UUID
     user_number: int
     email: str
+    # The org's custom field definitions as of this request (see crm.customfields.service).
+    custom_fields_version: int
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.admin
 
 
+_token = Token.__table__
+_profile = Profile.__table__
+_user = User.__table__
+_org = Org.__table__
+
+# Built once and in Core: SQLAlchemy keeps its compiled form, so a request pays for neither
+# building the statement, its cache key nor the ORM's loading of the rows.
+PRINCIPAL_STATEMENT = (
+    select(
+        _token.c.id,
+        _token.c.kind,
+        _token.c.session_id,
+        _token.c.org_id,
+        _token.c.profile_id,
+        _token.c.expires_at,
+        _profile.c.role,
+        _user.c.id.label("user_id"),
+        _user.c.number,
+        _user.c.email,
+        _org.c.name,
+        _org.c.custom_fields_version,
+    )
+    .join(
+        _profile,
+        (_profile.c.org_id == _token.c.org_id) & (_profile.c.id == _token.c.profile_id),
+    )
+    .join(_user, _user.c.id == _profile.c.user_id)
+    .join(_org, _org.c.id == _token.c.org_id)
+    .where(
+        _token.c.token_hash == bindparam("token_hash"),
+        _token.c.kind != TokenKind.refresh,
+        _token.c.revoked_at.is_(None),
+        _profile.c.is_active.is_(True),
+    )
+)
+
+
 async def find_principal(session: AsyncSession, secret: str) -> Principal | None:
-    """The live token's principal, in one indexed lookup; None for an unknown, expired or
-    revoked token, a deactivated profile, or a refresh token (good only for
-    /api/auth/refresh/: a bearer token that lived 14 days would defeat the access token's
-    short life)."""
+    """The live token's principal, in one indexed lookup on every request (what a token may
+    do is never kept between requests: a revoked token is refused at once by every process);
+    None for an unknown, expired or revoked token, a deactivated profile, or a refresh token
+    (good only for /api/auth/refresh/: a bearer token that lived 14 days would defeat the
+    access token's short life)."""
     if len(secret) != TOKEN_LENGTH:
         return None
-    row = (
-        await session.execute(
-            select(Token, Profile.role, Profile.is_active, User, Org.name)
-            .join(Profile, (Profile.org_id == Token.org_id) & (Profile.id == Token.profile_id))
-            .join(User, User.id == Profile.user_id)
-            .join(Org, Org.id == Token.org_id)
-            .where(Token.token_hash == hash_secret(secret), Token.kind != TokenKind.refresh)
-        )
-    ).one_or_none()
+    result = await session.execute(PRINCIPAL_STATEMENT, {"token_hash": hash_secret(secret)})
+    row = result.one_or_none()
     if row is None:
         return None
-    token, role, is_active, user, org_name = row
-    if token.revoked_at is not None or not is_active:
-        return None
-    if token.expires_at is not None and _aware(token.expires_at) <= utcnow():
+    if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
         return None
     return Principal(
-        token_id=token.id,
-        token_kind=token.kind,
-        session_id=token.session_id,
-        org_id=token.org_id,
-        org_name=org_name,
-        profile_id=token.profile_id,
-        role=role,
-        user_id=user.id,
-        user_number=user.number,
-        email=user.email,
+        token_id=row.id,
+        token_kind=row.kind,
+        session_id=row.session_id,
+        org_id=row.org_id,
+        org_name=row.name,
+        profile_id=row.profile_id,
+        role=row.role,
+        user_id=row.user_id,
+        user_number=row.number,
+        email=row.email,
+        custom_fields_version=row.custom_fields_version,
     )
 
 

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.auth.tokens import Principal
 from crm.customfields.models import ENTITIES, CustomField, FieldType
-from crm.customfields.service import definition_body
+from crm.customfields.service import definition_body, definitions_changed
 from crm.db import SessionDep, new_uuid, utcnow
 from crm.errors import ApiError, not_found, validation_errors
 from crm.ids import parse_id
@@ -96,7 +96,7 @@ async def find(session: SessionDep, principal: Principal, raw_id: str) -> Custom
     return field
 
 
-def entity_filter(request: Request) -> PageParams:
+async def entity_filter(request: Request) -> PageParams:
     refuse_unknown_params(request, ("page", "page_size", "entity"))
     return page_params(request)
 
@@ -158,6 +158,7 @@ async def create_field(
         await session.flush()
     except IntegrityError:
         raise ApiError(400, {"key": f"The {body.entity} entity already has this key."}) from None
+    await definitions_changed(session, principal.org_id)
     return JSONResponse(definition_body(field), status_code=201)
 
 
@@ -200,6 +201,7 @@ async def change_field(
                 raise ApiError(400, {name: "May not be null."})
             setattr(field, name, value)
     await session.flush()
+    await definitions_changed(session, principal.org_id)
     return JSONResponse(definition_body(field))
 
 
@@ -217,4 +219,5 @@ async def delete_field(field_id: str, principal: AdminPrincipal, session: Sessio
         await remove_custom_field(session, spec, principal.org_id, field.key)
     await session.delete(field)
     await session.flush()
+    await definitions_changed(session, principal.org_id)
     return Response(status_code=204)

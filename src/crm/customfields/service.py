@@ -4,15 +4,18 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.auth.tokens import Principal
 from crm.customfields.models import CustomField, FieldType
 from crm.errors import ApiError
+from crm.orgs.models import Org
 
 TEXT_MAX = 10_000
 # A number is finite and within a signed 64-bit range: json.loads reads NaN, Infinity and
@@ -25,23 +28,89 @@ INT_LIMIT = 2**63
 NUMBER_PATTERN = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
-async def definitions(session: AsyncSession, org_id: uuid.UUID, entity: str) -> list[CustomField]:
-    rows = await session.scalars(
-        select(CustomField)
-        .where(CustomField.org_id == org_id, CustomField.entity == entity)
-        .order_by(CustomField.key)
+@dataclass(frozen=True)
+class Definition:
+    """A custom field definition as the records read it: a value kept between requests."""
+
+    id: uuid.UUID
+    entity: str
+    key: str
+    label: str
+    type: str
+    options: tuple[str, ...] | None
+    required: bool
+    filterable: bool
+
+
+_fields = CustomField.__table__
+DEFINITIONS_STATEMENT = (
+    select(_fields)
+    .where(_fields.c.org_id == bindparam("org_id"), _fields.c.entity == bindparam("entity"))
+    .order_by(_fields.c.key)
+)
+
+# Per process, by (org, entity): the definitions and the org's custom_fields_version they
+# were read at. They are read at or after that version, never before it, so they hold every
+# change the version counts; a request of a later version reads them again.
+_kept: dict[tuple[uuid.UUID, str], tuple[int, tuple[Definition, ...]]] = {}
+KEPT_MAX = 10_000
+
+
+async def read_definitions(
+    session: AsyncSession, org_id: uuid.UUID, entity: str
+) -> tuple[Definition, ...]:
+    """The org's definitions for `entity`, by key, as the database holds them now."""
+    rows = await session.execute(DEFINITIONS_STATEMENT, {"org_id": org_id, "entity": entity})
+    return tuple(
+        Definition(
+            id=row.id,
+            entity=row.entity,
+            key=row.key,
+            label=row.label,
+            type=row.type,
+            options=tuple(row.options) if row.options is not None else None,
+            required=row.required,
+            filterable=row.filterable,
+        )
+        for row in rows
     )
-    return list(rows)
 
 
-def definition_body(field: CustomField) -> dict[str, Any]:
+async def definitions(
+    session: AsyncSession, principal: Principal, entity: str
+) -> tuple[Definition, ...]:
+    """The org's definitions for `entity`, by key: kept in the process while the org's
+    custom_fields_version (read with the request's token) says they are current."""
+    key = (principal.org_id, entity)
+    kept = _kept.get(key)
+    if kept is not None and kept[0] == principal.custom_fields_version:
+        return kept[1]
+    fields = await read_definitions(session, principal.org_id, entity)
+    if len(_kept) >= KEPT_MAX and key not in _kept:
+        del _kept[next(iter(_kept))]  # the oldest
+    _kept[key] = (principal.custom_fields_version, fields)
+    return fields
+
+
+async def definitions_changed(session: AsyncSession, org_id: uuid.UUID) -> None:
+    """Count a change of the org's definitions, in the transaction that makes it: every
+    process reads them again from the next request on."""
+    await session.execute(
+        update(Org)
+        .where(Org.id == org_id)
+        .values(custom_fields_version=Org.custom_fields_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def definition_body(field: CustomField | Definition) -> dict[str, Any]:
     return {
         "id": str(field.id),
         "entity": field.entity,
         "key": field.key,
         "label": field.label,
         "type": str(field.type),
-        "options": field.options,
+        "options": list(field.options) if field.options is not None else None,
         "required": field.required,
         "filterable": field.filterable,
     }
@@ -77,7 +146,7 @@ def parse_number(raw: str) -> int | float | None:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def value_error(field: CustomField, value: Any) -> str | None:
+def value_error(field: Definition, value: Any) -> str | None:
     """Why `value` does not fit `field`, or None when it does."""
     kind = FieldType(field.type)
     if kind is FieldType.text:
@@ -101,7 +170,7 @@ def value_error(field: CustomField, value: Any) -> str | None:
 
 
 def validate_values(
-    fields: Sequence[CustomField],
+    fields: Sequence[Definition],
     current: Mapping[str, Any],
     given: Mapping[str, Any],
     *,
@@ -134,7 +203,7 @@ def validate_values(
     return result
 
 
-def filter_value(field: CustomField, raw: str, param: str) -> Any:
+def filter_value(field: Definition, raw: str, param: str) -> Any:
     """A `cf_<key>` query value as the JSON value stored for that field."""
     kind = FieldType(field.type)
     if kind is FieldType.number:

@@ -30,6 +30,10 @@ class Org(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # One more with every change of the org's custom field definitions, in the same
+    # transaction: a process that keeps the definitions knows from this when to read them
+    # again (the token's lookup reads it on every request).
+    custom_fields_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):

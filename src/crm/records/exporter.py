@@ -4,7 +4,7 @@ of creation, so that memory does not grow with the org."""
 
 import csv
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -13,8 +13,7 @@ from typing import IO, Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.customfields.models import CustomField
-from crm.customfields.service import definitions
+from crm.customfields.service import Definition, read_definitions
 from crm.errors import ApiError
 from crm.orgs.models import Profile, User
 from crm.records.importer import CF_PREFIX, LIST_SEPARATOR, among, natural_key_of
@@ -30,7 +29,7 @@ def writable_links(spec: EntitySpec) -> list[Link]:
     return [link for link in spec.links if link.field in spec.writable]
 
 
-def columns(spec: EntitySpec, fields: list[CustomField]) -> list[str]:
+def columns(spec: EntitySpec, fields: Sequence[Definition]) -> list[str]:
     """The header: every field an upload writes, as the record reads them, then `cf_<key>`
     for each custom field of the org (Exporter.rows writes the cells in this order)."""
     return [
@@ -114,7 +113,7 @@ class Exporter:
         self,
         spec: EntitySpec,
         org_id: uuid.UUID,
-        fields: list[CustomField],
+        fields: Sequence[Definition],
         members: dict[uuid.UUID, str],
     ) -> None:
         self.spec = spec
@@ -164,7 +163,7 @@ async def export_csv(
 ) -> int:
     """Write the org's live records of `spec` to `out` as CSV, in the order they were
     created; answers how many. The session's one transaction reads them all."""
-    fields = await definitions(session, org_id, spec.singular)
+    fields = await read_definitions(session, org_id, spec.singular)
     members = await active_members(session, org_id)
     exporter = Exporter(spec, org_id, fields, members)
     writer = csv.writer(out)

@@ -11,7 +11,7 @@ import io
 import re
 import types
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -34,8 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import NullType
 
 from crm.auth.tokens import Principal
-from crm.customfields.models import CustomField, FieldType
-from crm.customfields.service import NUMBER_PATTERN, definitions, parse_number, validate_values
+from crm.customfields.models import FieldType
+from crm.customfields.service import (
+    NUMBER_PATTERN,
+    Definition,
+    definitions,
+    parse_number,
+    validate_values,
+)
 from crm.db import folded, new_uuid, utcnow
 from crm.errors import DETAIL, ApiError
 from crm.ids import CANONICAL_UUID
@@ -111,7 +117,7 @@ def custom_cell(kind: FieldType, cell: str) -> Any:
 # --- The header ------------------------------------------------------------------------
 
 
-def check_header(spec: EntitySpec, header: list[str], fields: list[CustomField]) -> list[str]:
+def check_header(spec: EntitySpec, header: list[str], fields: Sequence[Definition]) -> list[str]:
     """The header's field names; any problem with them is a 400 for the whole file."""
     names = [normalise(cell) for cell in header]
     keys = {definition.key for definition in fields}
@@ -310,7 +316,7 @@ class Importer:
         session: AsyncSession,
         spec: EntitySpec,
         principal: Principal,
-        fields: list[CustomField],
+        fields: Sequence[Definition],
     ) -> None:
         self.session = session
         self.spec = spec
@@ -603,7 +609,7 @@ async def import_csv(
         header = next(records, None)
         if header is None or not any(cell.strip() for cell in header):
             raise ApiError(400, {"file": "The file has no header row."})
-        fields = await definitions(session, principal.org_id, spec.singular)
+        fields = await definitions(session, principal, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
         for batch in batches(read_rows(records, names)):

@@ -172,7 +172,7 @@ async def filter_conditions(
 
     cf_params = [key for key in query if key.startswith(CUSTOM_FIELD_PREFIX)]
     if cf_params:
-        fields = {f.key: f for f in await definitions(session, principal.org_id, spec.singular)}
+        fields = {f.key: f for f in await definitions(session, principal, spec.singular)}
         for param in cf_params:
             field = fields.get(param.removeprefix(CUSTOM_FIELD_PREFIX))
             if field is None:

@@ -127,7 +127,7 @@ def build_router(spec: EntitySpec) -> APIRouter:
         record_id: str, principal: CurrentPrincipal, session: SessionDep
     ) -> JSONResponse:
         row = await fetch(session, spec, principal, record_id)
-        return JSONResponse(await service.detail(session, spec, row))
+        return JSONResponse(await service.detail(session, spec, principal, row))
 
     @router.patch(
         "/{record_id}/",

@@ -1,9 +1,10 @@
 """Tenant scope, in one place: every query of a record table starts from these conditions,
 built from the caller's principal (its org, its visibility, live records only)."""
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, or_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
@@ -17,9 +18,19 @@ def in_org(
     spec: EntitySpec, principal: Principal, *, deleted: bool = False
 ) -> list[ColumnElement[bool]]:
     """The caller's org, and live records (or, for restore, soft-deleted ones)."""
+    return org_conditions(spec, principal.org_id, deleted=deleted)
+
+
+def org_conditions(
+    spec: EntitySpec, org_id: Any, *, deleted: bool | None
+) -> list[ColumnElement[bool]]:
+    """Records of the org `org_id` (a value, or a bound parameter), live ones, soft-deleted
+    ones (`deleted`) or both (None)."""
     model = spec.model
-    alive = model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
-    return [model.org_id == principal.org_id, alive]
+    conditions = [model.org_id == org_id]
+    if deleted is not None:
+        conditions.append(model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None))
+    return conditions
 
 
 def visible(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]:
@@ -47,6 +58,19 @@ def can_see(record: Any, principal: Principal) -> bool:
     )
 
 
+@cache
+def record_statement(spec: EntitySpec, *, deleted: bool | None, for_update: bool) -> Select[Any]:
+    """One record of an org by id, with what it reads from linked rows; built once per
+    entity and kind, so that SQLAlchemy keeps its compiled form (parameters `org_id` and
+    `record_id`)."""
+    model = spec.model
+    statement = read_statement(spec).where(
+        *org_conditions(spec, bindparam("org_id"), deleted=deleted),
+        model.id == bindparam("record_id"),
+    )
+    return statement.with_for_update(of=model) if for_update else statement
+
+
 async def fetch(
     session: AsyncSession,
     spec: EntitySpec,
@@ -60,13 +84,9 @@ async def fetch(
     org (or not live); 403 when it is, but the caller may not see it. `for_update` locks
     the record's row until the request's transaction ends, so that concurrent changes of
     one record apply one after the other instead of overwriting each other."""
-    record_id = parse_id(raw_id)
-    statement = read_statement(spec).where(
-        *in_org(spec, principal, deleted=deleted), spec.model.id == record_id
-    )
-    if for_update:
-        statement = statement.with_for_update(of=spec.model)
-    row = (await session.execute(statement)).one_or_none()
+    statement = record_statement(spec, deleted=deleted, for_update=for_update)
+    parameters = {"org_id": principal.org_id, "record_id": parse_id(raw_id)}
+    row = (await session.execute(statement, parameters)).one_or_none()
     if row is None:
         raise not_found()
     if not can_see(row[0], principal):

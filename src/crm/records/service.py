@@ -16,8 +16,8 @@ from crm.customfields.service import definition_body, definitions, validate_valu
 from crm.db import folded, new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
-from crm.records.read import alive, read_bodies, read_statement
-from crm.records.scope import fetch
+from crm.records.read import alive, read_bodies
+from crm.records.scope import fetch, record_statement
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
@@ -150,10 +150,12 @@ async def write_many(
     org_id: uuid.UUID,
     record_id: uuid.UUID,
     lists: dict[ManyLink, list[uuid.UUID]],
+    *,
+    new: bool = False,
 ) -> None:
-    """Replace what a record lists."""
+    """Replace what a record lists (a `new` one lists nothing yet)."""
     for many, ids in lists.items():
-        await write_lists(session, org_id, many, {record_id: ids})
+        await write_lists(session, org_id, many, {record_id: ids}, new=new)
 
 
 async def write_lists(
@@ -161,20 +163,24 @@ async def write_lists(
     org_id: uuid.UUID,
     many: ManyLink,
     listed: dict[uuid.UUID, list[uuid.UUID]],
+    *,
+    new: bool = False,
 ) -> None:
-    """Replace what each record of `listed` lists, for all of them at once. Rows naming a
-    deleted record stay, so that restoring it brings it back into the list."""
+    """Replace what each record of `listed` lists, for all of them at once (`new` records
+    list nothing yet: nothing to delete). Rows naming a deleted record stay, so that
+    restoring it brings it back into the list."""
     if not listed:
         return
     table, target = many.table, many.target
-    owner = getattr(table, many.owner)
-    column = getattr(table, many.target_column)
-    live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
-    await session.execute(
-        delete(table).where(
-            table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
+    if not new:
+        owner = getattr(table, many.owner)
+        column = getattr(table, many.target_column)
+        live_targets = select(target.id).where(target.org_id == org_id, *alive(target))
+        await session.execute(
+            delete(table).where(
+                table.org_id == org_id, owner.in_(list(listed)), column.in_(live_targets)
+            )
         )
-    )
     rows = [
         {"org_id": org_id, many.owner: record_id, many.target_column: listed_id}
         for record_id, ids in listed.items()
@@ -245,14 +251,16 @@ async def read_one(
     session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, record_id: uuid.UUID
 ) -> dict[str, Any]:
     """A record of the org, deleted or not, in its JSON form."""
-    model = spec.model
-    statement = read_statement(spec).where(model.org_id == org_id, model.id == record_id)
-    return (await read_bodies(session, spec, [(await session.execute(statement)).one()]))[0]
+    statement = record_statement(spec, deleted=None, for_update=False)
+    row = (await session.execute(statement, {"org_id": org_id, "record_id": record_id})).one()
+    return (await read_bodies(session, spec, [row]))[0]
 
 
-async def detail(session: AsyncSession, spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
+async def detail(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, row: Row[Any]
+) -> dict[str, Any]:
     """A record with the custom field definitions of its entity, for forms."""
-    fields = await definitions(session, row[0].org_id, spec.singular)
+    fields = await definitions(session, principal, spec.singular)
     return {
         **(await read_bodies(session, spec, [row]))[0],
         "custom_field_definitions": [definition_body(field) for field in fields],
@@ -263,7 +271,7 @@ async def create(
     session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
 ) -> dict[str, Any]:
     data = parse_body(spec, body, partial=False)
-    fields = await definitions(session, principal.org_id, spec.singular)
+    fields = await definitions(session, principal, spec.singular)
     custom = validate_values(fields, {}, data["custom_fields"], replace=True)
     check_exclusive(spec, data)
     columns = await link_columns(session, spec, principal, data)
@@ -284,7 +292,7 @@ async def create(
     )
     session.add(record)
     await flush_unique(session, spec)
-    await write_many(session, principal.org_id, record.id, lists)
+    await write_many(session, principal.org_id, record.id, lists, new=True)
     return await read_one(session, spec, principal.org_id, record.id)
 
 
@@ -302,7 +310,7 @@ async def change(
     record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
     data = parse_body(spec, body, partial=partial)
     if "custom_fields" in data:
-        fields = await definitions(session, principal.org_id, spec.singular)
+        fields = await definitions(session, principal, spec.singular)
         record.custom_fields = validate_values(
             fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
         )
@@ -340,7 +348,7 @@ async def restore(
     record.deleted_at = None
     record.updated_at = utcnow()
     await flush_unique(session, spec)
-    return await detail(session, spec, await fetch(session, spec, principal, raw_id))
+    return await detail(session, spec, principal, await fetch(session, spec, principal, raw_id))
 
 
 async def remove_custom_field(
