@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends
 from limits import parse
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from starlette.requests import Request
 
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # A line per request (and what else the server says): readable text, or one JSON object.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A record list counts its results exactly up to this many; past it, PostgreSQL
+    # answers the planner's estimate (`count_estimated: true`), so that no page costs a
+    # count of the whole org.
+    exact_count_limit: int = Field(default=10_000, ge=1)
 
     @field_validator("rate_limit")
     @classmethod
