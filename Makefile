@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev run test lint format services services-stop bench-import
+.PHONY: install dev run test lint format services services-stop bench-import bench-scale
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,9 @@ services-stop:
 # 100,000 leads uploaded over HTTP to crm serve on SQLite and PostgreSQL, against COPY.
 bench-import: dev
 	$(BIN)/python bench/import_bench.py
+
+# One org with 1,000,000 leads on PostgreSQL: search, deep pages by page and by cursor, count.
+# CRM_BENCH_DATABASE_URL names a database *bench* (recreated) of a running PostgreSQL.
+BENCH_DATABASE_URL ?= $(or $(CRM_BENCH_DATABASE_URL),postgresql://crm@127.0.0.1:55432/crm_scale_bench)
+bench-scale: dev
+	$(BIN)/python bench/scale_bench.py $(BENCH_DATABASE_URL) --explain

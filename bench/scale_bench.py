@@ -10,9 +10,10 @@ runs VACUUM (ANALYZE). With --reuse it keeps a database loaded before and only m
 
 Then, on a single connection, it runs `crm.records.query.list_records` (what
 `GET /api/leads/?<query>` runs, as the first org's admin) `--runs` times for each query
-shape, and prints p50 and p95 of each in milliseconds: `search` for 4-letter fragments from
-every lead to none, ordering on each orderable field with a deep page, in both directions,
-by `page` and by `cursor`. With --explain it prints `EXPLAIN (ANALYZE, BUFFERS)` of every
+shape, and prints p50 and p95 of each in milliseconds, of the whole call and of its
+statements' round trips alone: `search` for 4-letter fragments from every lead to none,
+ordering on each orderable field with a deep page, in both directions, by `page` and by
+`cursor`. With --explain it prints `EXPLAIN (ANALYZE, BUFFERS)` of every
 statement of the shapes whose p95 is over their target.
 """
 
@@ -231,24 +232,58 @@ async def deep_cursors(session: AsyncSession, principal: Principal) -> dict[str,
     return found
 
 
+@dataclass
+class Timing:
+    """Milliseconds of each run: the whole list call, and its statements' round trips (the
+    database's share, without the Python around them)."""
+
+    total: list[float]
+    sql: list[float]
+
+    @staticmethod
+    def p(values: list[float], n: int) -> float:
+        return statistics.quantiles(values, n=100, method="inclusive")[n - 1]
+
+
 async def measure(
-    session: AsyncSession, principal: Principal, shape: Shape, runs: int
-) -> tuple[float, float, int, bool]:
-    times = []
+    engine: AsyncEngine,
+    session: AsyncSession,
+    principal: Principal,
+    shape: Shape,
+    runs: int,
+    count_limit: int,
+) -> tuple[Timing, int, bool]:
+    timing = Timing([], [])
     count, estimated = 0, False
+    in_sql = [0.0]
+    started: list[float] = []
+
+    def before(*_: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(*_: Any) -> None:
+        in_sql[0] += time.perf_counter() - started.pop()
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    event.listen(engine.sync_engine, "after_cursor_execute", after)
     for _ in range(runs):
+        in_sql[0] = 0.0
         began = time.perf_counter()
         answer = await list_query.list_records(
-            session, LEADS, principal, request(shape.query), COUNT_LIMIT
+            session, LEADS, principal, request(shape.query), count_limit
         )
-        times.append((time.perf_counter() - began) * 1000)
+        timing.total.append((time.perf_counter() - began) * 1000)
+        timing.sql.append(in_sql[0] * 1000)
         await session.rollback()
         count, estimated = answer.count, answer.count_estimated
-    quantiles = statistics.quantiles(times, n=100, method="inclusive")
-    return quantiles[49], quantiles[94], count, estimated
+    event.remove(engine.sync_engine, "before_cursor_execute", before)
+    event.remove(engine.sync_engine, "after_cursor_execute", after)
+    return timing, count, estimated
 
 
-async def explain(engine: AsyncEngine, principal: Principal, shape: Shape) -> None:
+async def explain(
+    engine: AsyncEngine, principal: Principal, shape: Shape, count_limit: int = COUNT_LIMIT
+) -> None:
     sent: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
@@ -256,7 +291,7 @@ async def explain(engine: AsyncEngine, principal: Principal, shape: Shape) -> No
 
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     async with engine.connect() as conn, AsyncSession(bind=conn) as session:
-        await list_query.list_records(session, LEADS, principal, request(shape.query), COUNT_LIMIT)
+        await list_query.list_records(session, LEADS, principal, request(shape.query), count_limit)
     event.remove(engine.sync_engine, "before_cursor_execute", capture)
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
@@ -268,7 +303,7 @@ async def explain(engine: AsyncEngine, principal: Principal, shape: Shape) -> No
             print("\n".join(row[0] for row in plan), "\n")
 
 
-async def main(url: str, reuse: bool, runs: int, show_plans: bool) -> int:
+async def main(url: str, reuse: bool, runs: int, show_plans: bool, count_limit: int) -> int:
     engine = create_engine(url, pool_size=1, max_overflow=0)
     if not reuse:
         await load(engine)
@@ -278,23 +313,28 @@ async def main(url: str, reuse: bool, runs: int, show_plans: bool) -> int:
         principal = await scale_principal(conn)
         session = AsyncSession(bind=conn)
         cursors = await deep_cursors(session, principal)
-        print(f"\n{runs} runs each, one connection, ms\n")
-        print("| query | p50 | p95 | target | count |")
-        print("| --- | ---: | ---: | ---: | --- |")
+        print(f"\n{runs} runs each, one connection, ms; exact count up to {count_limit:,}\n")
+        print("| query | p50 | p95 | SQL p50 | SQL p95 | target (p95) | count |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         slow = []
         for shape in shapes(cursors):
-            p50, p95, count, estimated = await measure(session, principal, shape, runs)
+            timing, count, estimated = await measure(
+                engine, session, principal, shape, runs, count_limit
+            )
+            p95 = Timing.p(timing.total, 95)
             flag = " (estimate)" if estimated else ""
             mark = "" if p95 < shape.target_ms else " **over**"
             print(
-                f"| `{shape.name}` | {p50:.1f} | {p95:.1f}{mark} | {shape.target_ms:.0f}"
-                f" | {count:,}{flag} |"
+                f"| `{shape.name}` | {Timing.p(timing.total, 50):.1f} | {p95:.1f}{mark}"
+                f" | {Timing.p(timing.sql, 50):.1f} | {Timing.p(timing.sql, 95):.1f}"
+                f" | {shape.target_ms:.0f} | {count:,}{flag} |",
+                flush=True,
             )
             if p95 >= shape.target_ms:
                 slow.append(shape)
     if show_plans:
         for shape in slow:
-            await explain(engine, principal, shape)
+            await explain(engine, principal, shape, count_limit)
     await engine.dispose()
     return 1 if slow else 0
 
@@ -305,6 +345,9 @@ if __name__ == "__main__":
     parser.add_argument("--reuse", action="store_true", help="keep the loaded database")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--explain", action="store_true", help="plans of the slow shapes")
+    parser.add_argument(
+        "--count-limit", type=int, default=COUNT_LIMIT, help="CRM_EXACT_COUNT_LIMIT to run with"
+    )
     args = parser.parse_args()
     parsed = make_url(args.url) if args.url else None
     if (
@@ -316,4 +359,4 @@ if __name__ == "__main__":
     if not args.reuse:
         asyncio.run(recreate_database(args.url))
     upgrade(args.url)
-    sys.exit(asyncio.run(main(args.url, args.reuse, args.runs, args.explain)))
+    sys.exit(asyncio.run(main(args.url, args.reuse, args.runs, args.explain, args.count_limit)))
