@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # A record list counts its results exactly up to this many; past it, PostgreSQL
     # answers the planner's estimate (`count_estimated: true`), so that no page costs a
     # count of the whole org.
-    exact_count_limit: int = Field(default=10_000, ge=1)
+    exact_count_limit: int = Field(default=1_000, ge=1)
 
     @field_validator("rate_limit")
     @classmethod

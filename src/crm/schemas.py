@@ -168,7 +168,7 @@ def list_of(item: type[BaseModel]) -> type[BaseModel]:
             bool,
             Field(
                 description="True when `count` is the database's estimate: a record list"
-                " counts exactly up to CRM_EXACT_COUNT_LIMIT results (10,000 by default),"
+                " counts exactly up to CRM_EXACT_COUNT_LIMIT results (1,000 by default),"
                 " and above that on PostgreSQL answers the query planner's estimate."
             ),
         ),
