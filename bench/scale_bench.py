@@ -303,7 +303,9 @@ async def explain(
             print("\n".join(row[0] for row in plan), "\n")
 
 
-async def main(url: str, reuse: bool, runs: int, show_plans: bool, count_limit: int) -> int:
+async def main(
+    url: str, reuse: bool, runs: int, show_plans: bool, count_limit: int, match: str = ""
+) -> int:
     engine = create_engine(url, pool_size=1, max_overflow=0)
     if not reuse:
         await load(engine)
@@ -312,12 +314,12 @@ async def main(url: str, reuse: bool, runs: int, show_plans: bool, count_limit: 
     async with engine.connect() as conn:
         principal = await scale_principal(conn)
         session = AsyncSession(bind=conn)
-        cursors = await deep_cursors(session, principal)
+        cursors = await deep_cursors(session, principal) if "search" not in match else {}
         print(f"\n{runs} runs each, one connection, ms; exact count up to {count_limit:,}\n")
         print("| query | p50 | p95 | SQL p50 | SQL p95 | target (p95) | count |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
         slow = []
-        for shape in shapes(cursors):
+        for shape in [shape for shape in shapes(cursors) if match in shape.name]:
             timing, count, estimated = await measure(
                 engine, session, principal, shape, runs, count_limit
             )
@@ -345,6 +347,7 @@ if __name__ == "__main__":
     parser.add_argument("--reuse", action="store_true", help="keep the loaded database")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--explain", action="store_true", help="plans of the slow shapes")
+    parser.add_argument("--match", default="", help="only the shapes whose name has this")
     parser.add_argument(
         "--count-limit", type=int, default=COUNT_LIMIT, help="CRM_EXACT_COUNT_LIMIT to run with"
     )
@@ -359,4 +362,8 @@ if __name__ == "__main__":
     if not args.reuse:
         asyncio.run(recreate_database(args.url))
     upgrade(args.url)
-    sys.exit(asyncio.run(main(args.url, args.reuse, args.runs, args.explain, args.count_limit)))
+    sys.exit(
+        asyncio.run(
+            main(args.url, args.reuse, args.runs, args.explain, args.count_limit, args.match)
+        )
+    )
