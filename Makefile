@@ -2,7 +2,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import soak fuzz
+.PHONY: install dev upgrade lock run test lint format services services-stop bench bench-import bench-scale soak fuzz
 
 install: $(VENV)/.installed
 
@@ -72,3 +72,9 @@ soak: dev
 fuzz: dev
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/pytest -q --hypothesis-profile=fuzz tests/test_hostile_input.py
+
+# One org with 1,000,000 leads on PostgreSQL: search, deep pages by page and by cursor, count.
+# CRM_BENCH_DATABASE_URL names a database *bench* (recreated) of a running PostgreSQL.
+BENCH_DATABASE_URL ?= $(or $(CRM_BENCH_DATABASE_URL),postgresql://crm@127.0.0.1:55432/crm_scale_bench)
+bench-scale: dev
+	$(BIN)/python bench/scale_bench.py $(BENCH_DATABASE_URL) --explain

@@ -33,6 +33,7 @@ from starlette.requests import Request
 
 from crm.auth.models import TokenKind
 from crm.auth.tokens import Principal
+from crm.config import Settings
 from crm.customfields.models import CustomField, FieldType
 from crm.db import create_engine
 from crm.leads.models import Lead
@@ -166,12 +167,13 @@ async def explain(engine: Any, principal: Principal, query: str) -> bool:
     sent: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM leads" in statement:
+        if "FROM leads" in statement and not statement.startswith("EXPLAIN"):
             sent.append((statement, params))
 
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
     async with engine.connect() as conn, AsyncSession(bind=conn) as session:
-        _, count, _ = await list_records(session, LEADS, principal, request(query))
+        limit = Settings.model_fields["exact_count_limit"].default
+        count = (await list_records(session, LEADS, principal, request(query), limit)).count
     event.remove(engine.sync_engine, "before_cursor_execute", capture)
 
     ok = True

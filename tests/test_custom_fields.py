@@ -58,7 +58,13 @@ async def test_create_and_read_a_definition(api: httpx.AsyncClient, world: World
         assert got.json() == created
         listed = await api.get(CUSTOM_FIELDS, headers=who.headers)
         assert listed.status_code == 200
-        assert listed.json() == {"count": 1, "next": None, "previous": None, "results": [created]}
+        assert listed.json() == {
+            "count": 1,
+            "count_estimated": False,
+            "next": None,
+            "previous": None,
+            "results": [created],
+        }
     await assert_hidden_from_other_org(api, world, created["id"])
     # The definition survived the other org's attempts.
     got = await api.get(field_url(created["id"]), headers=world.admin.headers)
@@ -306,6 +312,7 @@ async def test_delete_then_redefine_does_not_bring_old_values_back(
     assert got["custom_fields"] == {}
     assert await list_leads(api, world.admin, {"cf_industry": "saas"}) == {
         "count": 0,
+        "count_estimated": False,
         "next": None,
         "previous": None,
         "results": [],

@@ -57,7 +57,13 @@ async def test_seed_list_shape(api: httpx.AsyncClient, world: World) -> None:
     response = await api.get(LEADS, headers=world.admin.headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"count": 1, "next": None, "previous": None, "results": [created]}
+    assert response.json() == {
+        "count": 1,
+        "count_estimated": False,
+        "next": None,
+        "previous": None,
+        "results": [created],
+    }
     await assert_invisible_to_other_org(api, world.other, created["id"])
     assert (await list_leads(api, world.other))["count"] == 0
 

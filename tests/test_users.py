@@ -35,6 +35,7 @@ async def test_list_is_the_orgs_profiles_for_every_member(
         assert response.status_code == 200
         assert response.json() == {
             "count": 2,
+            "count_estimated": False,
             "next": None,
             "previous": None,
             "results": expected,

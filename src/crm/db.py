@@ -142,7 +142,15 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+# Every statement planned for its own values: a cached generic plan knows neither the org
+# (one of ten records or of a million) nor the search term (in one record or in all), and
+# for the wrong one walks a million index entries where a custom plan reads a hundred.
+POSTGRESQL_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if check_database_url(url).get_backend_name() != "sqlite":
+        kwargs.setdefault("connect_args", {}).setdefault("server_settings", POSTGRESQL_SETTINGS)
     engine = create_async_engine(async_url(url), **kwargs)
 
     @event.listens_for(engine.sync_engine, "do_connect")

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from crm.config import app_settings
 
 
-def absolute_url(request: Request, **params: int) -> str:
+def absolute_url(request: Request, **params: int | str) -> str:
     """The request's own URL, with `params` replacing those query parameters."""
     url = request.url.include_query_params(**params) if params else request.url
     public = app_settings(request).public_url

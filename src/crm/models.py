@@ -1,5 +1,11 @@
-"""Every table of the app, so that Base.metadata (and Alembic) sees the whole schema."""
+"""Every table of the app, so that Base.metadata (and Alembic) sees the whole schema: the
+entities' specs too, which declare the indexes of the fields their lists order by."""
 
+import crm.accounts.spec
+import crm.contacts.spec
+import crm.leads.spec
+import crm.opportunities.spec
+import crm.tasks.spec  # noqa: F401
 from crm.accounts.models import Account
 from crm.auth.models import Token
 from crm.contacts.models import Contact

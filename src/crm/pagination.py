@@ -1,4 +1,5 @@
-"""Page parameters and the list envelope {"count", "next", "previous", "results"}."""
+"""Page parameters and the list envelope {"count", "count_estimated", "next", "previous",
+"results"}."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,16 +72,45 @@ async def plain_page_params(request: Request) -> PageParams:
 
 
 def list_envelope(
-    request: Request, params: PageParams, count: int, results: Sequence[Any]
+    request: Request,
+    params: PageParams,
+    count: int,
+    results: Sequence[Any],
+    *,
+    count_estimated: bool = False,
+    has_next: bool | None = None,
 ) -> dict[str, Any]:
+    """A page by `page`. `has_next` is what the list read past the page, where `count` (an
+    estimate) cannot tell."""
     last_page = max(1, -(-count // params.page_size))
-    has_next = params.page < last_page
+    if has_next is None:
+        has_next = params.page < last_page
     has_previous = params.page > 1
     return {
         "count": count,
+        "count_estimated": count_estimated,
         "next": absolute_url(request, page=params.page + 1) if has_next else None,
         "previous": (
             absolute_url(request, page=min(params.page - 1, last_page)) if has_previous else None
         ),
+        "results": list(results),
+    }
+
+
+def cursor_envelope(
+    request: Request,
+    count: int,
+    results: Sequence[Any],
+    *,
+    count_estimated: bool,
+    next_cursor: str | None,
+    previous_cursor: str | None,
+) -> dict[str, Any]:
+    """A page by `cursor`: the links carry the cursors of the pages beside it."""
+    return {
+        "count": count,
+        "count_estimated": count_estimated,
+        "next": absolute_url(request, cursor=next_cursor) if next_cursor else None,
+        "previous": absolute_url(request, cursor=previous_cursor) if previous_cursor else None,
         "results": list(results),
     }

@@ -158,11 +158,20 @@ class UploadReport(Answer):
 
 @cache
 def list_of(item: type[BaseModel]) -> type[BaseModel]:
-    """The list envelope {"count", "next", "previous", "results"} of `item`s."""
+    """The list envelope {"count", "count_estimated", "next", "previous", "results"} of
+    `item`s."""
     return create_model(
         f"{item.__name__}List",
         __base__=Answer,
         count=(int, Field(description="The number of results over all pages.")),
+        count_estimated=(
+            bool,
+            Field(
+                description="True when `count` is the database's estimate: a record list"
+                " counts exactly up to CRM_EXACT_COUNT_LIMIT results (1,000 by default),"
+                " and above that on PostgreSQL answers the query planner's estimate."
+            ),
+        ),
         next=(str | None, Field(description="The next page's absolute URL; null on the last.")),
         previous=(
             str | None,

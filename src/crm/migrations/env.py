@@ -18,9 +18,9 @@ MIGRATION_LOCK_KEY = 726_134_001
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """PostgreSQL-only indexes (GIN, trigram) are made by hand in migrations; the schema
-    comparison leaves them out."""
-    return not (type_ == "index" and name and name.startswith(POSTGRESQL_ONLY_PREFIX))
+    """PostgreSQL-only indexes (GIN, trigram) and columns (the stored search text) are made
+    by hand in migrations; the schema comparison leaves them out."""
+    return not (type_ in ("index", "column") and name and name.startswith(POSTGRESQL_ONLY_PREFIX))
 
 
 def run_migrations(connection: Connection) -> None:

@@ -33,6 +33,9 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 # Indexes whose names start with this exist on PostgreSQL only (GIN, trigram): migrations
 # create them there, and the schema comparison skips them elsewhere.
 POSTGRESQL_ONLY_PREFIX = "pgx_"
+# On PostgreSQL, a record table's column of the folded text that `search` looks in: generated
+# from the entity's search fields by the database (migration 0008), indexed by trigrams.
+SEARCH_COLUMN = f"{POSTGRESQL_ONLY_PREFIX}search"
 
 
 class Cents(TypeDecorator[Decimal]):
@@ -71,6 +74,28 @@ def unique_live(model: Any, name: str) -> Index:
     )
 
 
+def ordering_indexes(model: Any, fields: tuple[str, ...]) -> list[Index]:
+    """An index per field a list orders by, as crm.records.query.parse_ordering orders:
+    (org, [field IS NULL,] field, id) over live records; one serves both directions."""
+    indexes = []
+    table = model.__tablename__
+    for name in fields:
+        column = getattr(model, name)
+        nulls = [column.is_(None)] if model.__table__.columns[name].nullable else []
+        indexes.append(
+            Index(
+                f"ix_{table}_by_{name}",
+                model.org_id,
+                *nulls,
+                column,
+                model.id,
+                sqlite_where=text("deleted_at IS NULL"),
+                postgresql_where=text("deleted_at IS NULL"),
+            )
+        )
+    return indexes
+
+
 class RecordMixin:
     """Columns shared by every entity table; `(org_id, id)` is the primary key."""
 
@@ -103,7 +128,6 @@ def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:
     return (
         profile_fk("created_by_id"),
         profile_fk("assigned_to_id"),
-        Index(f"ix_{table}_org_id_created_at", "org_id", "created_at", "id"),
         Index(f"ix_{table}_org_id_assigned_to_id", "org_id", "assigned_to_id"),
         Index(f"ix_{table}_org_id_created_by_id", "org_id", "created_by_id"),
         Index(

@@ -1,21 +1,36 @@
-"""List queries: filters, search, ordering and pagination, from the query string. One
-statement for the page and one for the count."""
+"""List queries: filters, search, ordering and pagination (by `page` or by `cursor`), from
+the query string. One statement for the page and one for the count (two when the count is
+past its exact bound, on PostgreSQL)."""
 
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
+    Executable,
     String,
+    and_,
+    bindparam,
     exists,
     func,
     literal,
     literal_column,
+    or_,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import UnaryExpression
 from starlette.requests import Request
 
@@ -25,7 +40,8 @@ from crm.db import folded
 from crm.errors import ApiError
 from crm.ids import parse_id
 from crm.pagination import PageParams, page_params
-from crm.records.read import alive, read_bodies, read_statement
+from crm.records.models import SEARCH_COLUMN
+from crm.records.read import alive, read_bodies, read_chosen
 from crm.records.scope import scope
 from crm.records.spec import EntitySpec
 from crm.validation import NUL_REASON, contains_nul
@@ -33,6 +49,7 @@ from crm.validation import NUL_REASON, contains_nul
 COMMON_PARAMS = (
     "page",
     "page_size",
+    "cursor",
     "search",
     "ordering",
     "assigned_to",
@@ -47,8 +64,8 @@ SEARCH_MAX = 200
 
 
 def search_expression(model: Any, fields: tuple[str, ...]) -> ColumnElement[str]:
-    """The searched text: the fields joined by spaces. Literals are inlined so that
-    PostgreSQL matches this expression with its trigram index."""
+    """The searched text: the fields joined by spaces (on PostgreSQL the table stores it,
+    folded, as migration 0008 joins them)."""
     empty: Any = literal_column("''")
     space: Any = literal_column("' '")
     parts = [func.coalesce(getattr(model, name), empty) for name in fields]
@@ -56,6 +73,14 @@ def search_expression(model: Any, fields: tuple[str, ...]) -> ColumnElement[str]
     for part in parts[1:]:
         expression = expression.op("||")(space).op("||")(part)
     return type_coerce(expression, String)
+
+
+def searched_text(spec: EntitySpec, dialect: str) -> ColumnElement[str]:
+    """The folded text `search` looks in: on PostgreSQL the column the table stores it in,
+    elsewhere the expression itself."""
+    if dialect == "postgresql":
+        return literal_column(f"{spec.name}.{SEARCH_COLUMN}", String)
+    return folded(search_expression(spec.model, spec.search))
 
 
 def like_pattern(term: str) -> str:
@@ -85,8 +110,49 @@ def parse_moment(param: str, raw: str, *, end_of_day: bool) -> datetime:
         ) from None
 
 
-def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[Any]]:
+@dataclass(frozen=True)
+class SortKey:
+    """One expression of an ORDER BY. `field` names the record attribute whose value the
+    key compares; `nulls` marks the key `field IS NULL` that goes before a nullable field."""
+
+    field: str
+    expression: Any  # a column, or `column IS NULL`
+    descending: bool
+    nulls: bool = False
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A list's order, from `ordering`: the fields as given (normalised, e.g. `-title`) and
+    the sort keys, the id last. A nullable field sorts by (field IS NULL, field): its nulls
+    come last ascending and first descending on both databases, and a cursor compares keys
+    that are never null. The id follows the direction of the last field, so that one index
+    (org, field, id) serves a single-field ordering both ways."""
+
+    text: str
+    keys: tuple[SortKey, ...]
+
+    @property
+    def clauses(self) -> list[UnaryExpression[Any]]:
+        return [
+            key.expression.desc() if key.descending else key.expression.asc() for key in self.keys
+        ]
+
+    @property
+    def fields(self) -> list[str]:
+        """The attributes a cursor holds, in key order: each ordered field, then the id."""
+        return [key.field for key in self.keys if not key.nulls]
+
+    def reversed(self) -> "Ordering":
+        flipped = (
+            SortKey(key.field, key.expression, not key.descending, key.nulls) for key in self.keys
+        )
+        return Ordering(self.text, tuple(flipped))
+
+
+def parse_ordering(spec: EntitySpec, raw: str | None) -> Ordering:
     model = spec.model
+    columns = model.__table__.columns  # type: ignore[attr-defined]
     allowed = set(spec.ordering) | set(ALWAYS_ORDERABLE)
     terms = [term.strip() for term in (raw or DEFAULT_ORDERING).split(",") if term.strip()]
     if not terms:
@@ -94,7 +160,7 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
     # Each field at most once, so never more terms than fields (SQLite takes at most 2,000).
     if len(terms) > len(allowed):
         raise ApiError(400, {"ordering": f"At most {len(allowed)} fields, each once."})
-    order: list[UnaryExpression[Any]] = []
+    keys: list[SortKey] = []
     seen: set[str] = set()
     for term in terms:
         name = term.removeprefix("-")
@@ -107,9 +173,164 @@ def parse_ordering(spec: EntitySpec, raw: str | None) -> list[UnaryExpression[An
             raise ApiError(400, {"ordering": f"'{name}' is given more than once."})
         seen.add(name)
         column = getattr(model, name)
-        order.append(column.desc() if term.startswith("-") else column.asc())
-    order.append(model.id.asc())  # ties broken by id, so that pages never overlap
-    return order
+        descending = term.startswith("-")
+        if columns[name].nullable:
+            keys.append(SortKey(name, column.is_(None), descending, nulls=True))
+        keys.append(SortKey(name, column, descending))
+    # Ties broken by id, so that pages never overlap.
+    keys.append(SortKey("id", model.id, keys[-1].descending))
+    return Ordering(",".join(terms), tuple(keys))
+
+
+# --- Cursors -----------------------------------------------------------------------------
+
+
+def cursor_value(value: Any) -> Any:
+    """A sort key's value as JSON."""
+    if isinstance(value, datetime | date | uuid.UUID | Decimal):
+        return value.isoformat() if isinstance(value, datetime | date) else str(value)
+    return value
+
+
+def make_cursor(ordering: Ordering, record: Any, *, before: bool = False) -> str:
+    """The opaque cursor of the page after (or before) `record` in this ordering."""
+    values = [cursor_value(getattr(record, name)) for name in ordering.fields]
+    return encode_cursor(ordering, values, before=before)
+
+
+def encode_cursor(ordering: Ordering, values: list[Any], *, before: bool) -> str:
+    body = {"o": ordering.text, "b": before, "v": values}
+    packed = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    before: bool  # the page before the record, else the page after it
+    values: list[Any]  # the record's value of each of the ordering's fields (as JSON)
+
+
+# Any number a record holds is below this (amounts, probabilities); a larger one is no cursor.
+CURSOR_INT_BOUND = 2**62
+BAD_CURSOR = {"cursor": "Not a cursor of this list: use a `next` or `previous` link as given."}
+
+
+def parse_cursor(spec: EntitySpec, ordering: Ordering, raw: str) -> Cursor:
+    try:
+        body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        before, values, text = body["b"], body["v"], body["o"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise ApiError(400, BAD_CURSOR) from None
+    if text != ordering.text:
+        raise ApiError(400, {"cursor": f"This cursor is of the ordering '{text}'."})
+    if not isinstance(before, bool) or not isinstance(values, list):
+        raise ApiError(400, BAD_CURSOR)
+    if len(values) != len(ordering.fields):
+        raise ApiError(400, BAD_CURSOR)
+    columns = spec.model.__table__.columns  # type: ignore[attr-defined]
+    try:
+        typed = [
+            read_cursor_value(columns[name], value)
+            for name, value in zip(ordering.fields, values, strict=True)
+        ]
+    except (ValueError, TypeError, ArithmeticError):
+        raise ApiError(400, BAD_CURSOR) from None
+    return Cursor(before, typed)
+
+
+def read_cursor_value(column: Any, value: Any) -> Any:
+    """A cursor's value for `column`, typed as the column binds it; ValueError or TypeError
+    for one that no record of the list could have given."""
+    if value is None:
+        if not column.nullable:
+            raise ValueError("null")
+        return None
+    kind = column.type.python_type
+    if isinstance(value, str) and contains_nul(value):
+        raise ValueError("NUL")
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is date:
+        return date.fromisoformat(value)
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is Decimal and isinstance(value, str):
+        number = Decimal(value)
+        if number.is_finite() and abs(number) < CURSOR_INT_BOUND:
+            return number
+    if kind is int and type(value) is int and abs(value) < CURSOR_INT_BOUND:
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise TypeError(kind)
+
+
+def past(ordering: Ordering, values: list[Any]) -> ColumnElement[bool]:
+    """Records after the one whose field values are `values`, in `ordering`. A nullable
+    field's null is compared by its `IS NULL` key alone (the field is null throughout that
+    group). One row comparison when every key goes one way: PostgreSQL then starts its
+    index scan at the record."""
+    by_field = dict(zip(ordering.fields, values, strict=True))
+    keys: list[tuple[SortKey, Any]] = []
+    for key in ordering.keys:
+        value = by_field[key.field]
+        if key.nulls:
+            keys.append((key, value is None))
+        elif value is not None or key.field == "id":
+            keys.append((key, value))
+    bound = [bindparam(None, value, type_=key.expression.type) for key, value in keys]
+    if len({key.descending for key, _ in keys}) == 1:
+        left = tuple_(*(key.expression for key, _ in keys))
+        right = tuple_(*bound)
+        return left < right if keys[0][0].descending else left > right
+    branches = []
+    for n, (key, _) in enumerate(keys):
+        equal = [k.expression == b for (k, _), b in zip(keys[:n], bound[:n], strict=True)]
+        beyond = key.expression < bound[n] if key.descending else key.expression > bound[n]
+        branches.append(and_(*equal, beyond))
+    return or_(*branches)
+
+
+# --- Counts ------------------------------------------------------------------------------
+
+
+class explain(Executable, ClauseElement):
+    """EXPLAIN (FORMAT JSON) of a statement, on PostgreSQL: its plan, not its rows."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+
+
+@compiles(explain, "postgresql")
+def _explain(element: explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + str(compiler.process(element.statement, **kw))
+
+
+async def count_records(
+    session: AsyncSession,
+    model: Any,
+    conditions: list[ColumnElement[bool]],
+    dialect: str,
+    limit: int,
+) -> tuple[int, bool]:
+    """The number of matching records, and whether it is an estimate. PostgreSQL counts at
+    most `limit` + 1 of them, so that a count never reads more; past that it answers the
+    planner's estimate of the rows, at least `limit` + 1. SQLite counts them all."""
+    matching = select(literal(1)).select_from(model).where(*conditions)
+    if dialect != "postgresql":
+        exact = await session.scalar(select(func.count()).select_from(matching.subquery()))
+        return int(exact or 0), False
+    bounded = select(func.count()).select_from(matching.limit(limit + 1).subquery())
+    counted = int(await session.scalar(bounded) or 0)
+    if counted <= limit:
+        return counted, False
+    plan = await session.scalar(explain(matching))
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return max(estimate, counted), True
 
 
 def tags_condition(model: Any, tags: list[str], dialect: str) -> ColumnElement[bool]:
@@ -166,9 +387,8 @@ async def filter_conditions(
     if term := query.get("search", "").strip():
         if len(term) > SEARCH_MAX:
             raise ApiError(400, {"search": f"At most {SEARCH_MAX} characters."})
-        expression = search_expression(model, spec.search)
         pattern = folded(like_pattern(term))
-        conditions.append(folded(expression).like(pattern, escape="\\"))
+        conditions.append(searched_text(spec, dialect).like(pattern, escape="\\"))
 
     cf_params = [key for key in query if key.startswith(CUSTOM_FIELD_PREFIX)]
     if cf_params:
@@ -215,27 +435,107 @@ def enum_choices(spec: EntitySpec, name: str) -> tuple[str, ...]:
     return choices
 
 
+async def read_page(
+    session: AsyncSession,
+    spec: EntitySpec,
+    conditions: list[ColumnElement[bool]],
+    ordering: Ordering,
+    limit: int,
+    offset: int = 0,
+) -> list[Row[Any]]:
+    """The page's records with what they read of linked rows. The records are chosen on
+    their table alone, then read with their links: the rows an offset skips are never
+    joined, and an unfiltered page is an index-only scan of the ordering's index."""
+    model = spec.model
+    chosen = select(model.org_id, model.id).where(*conditions)
+    chosen = chosen.order_by(*ordering.clauses).limit(limit)
+    if offset:
+        chosen = chosen.offset(offset)
+    statement = read_chosen(spec, chosen.subquery("chosen"))
+    return list(await session.execute(statement.order_by(*ordering.clauses)))
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list, by `page` (`params.page`) or by `cursor` (`cursor` is not None:
+    the links carry `next_cursor` and `previous_cursor`)."""
+
+    params: PageParams
+    count: int
+    count_estimated: bool
+    results: list[dict[str, Any]]
+    has_next: bool
+    cursor: str | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
 async def list_records(
-    session: AsyncSession, spec: EntitySpec, principal: Principal, request: Request
-) -> tuple[PageParams, int, list[dict[str, Any]]]:
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    request: Request,
+    count_limit: int,
+) -> ListPage:
+    """`count_limit`: how many results are counted exactly (CRM_EXACT_COUNT_LIMIT)."""
     params = page_params(request)
+    query = request.query_params
+    raw_cursor = query.get("cursor")
+    if raw_cursor is not None and "page" in query:
+        raise ApiError(400, {"cursor": "Give either `page` or `cursor`, not both."})
     dialect = session.get_bind().dialect.name
     conditions = [
         *scope(spec, principal),
         *await filter_conditions(session, spec, principal, request, dialect),
     ]
-    ordering = parse_ordering(spec, request.query_params.get("ordering"))
-    count = int(
-        await session.scalar(select(func.count()).select_from(spec.model).where(*conditions)) or 0
+    ordering = parse_ordering(spec, query.get("ordering"))
+    cursor = parse_cursor(spec, ordering, raw_cursor) if raw_cursor else None
+    count, estimated = await count_records(session, spec.model, conditions, dialect, count_limit)
+    size = params.page_size
+    if raw_cursor is None:
+        if params.offset >= count and not estimated:
+            # A page past the end: nothing to read (and an offset past what SQL takes is no error).
+            return ListPage(params, count, estimated, [], has_next=False)
+        # One record more than the page: whether a next page exists, whatever the count.
+        rows = await read_page(session, spec, conditions, ordering, size + 1, params.offset)
+        bodies = await read_bodies(session, spec, rows[:size])
+        return ListPage(params, count, estimated, bodies, has_next=len(rows) > size)
+
+    # By cursor: the records past the cursor's, in the ordering or (for the page before
+    # it) against it, read from where an index on the ordering starts.
+    before = cursor is not None and cursor.before
+    scan = ordering.reversed() if before else ordering
+    if cursor is not None:
+        conditions = [*conditions, past(scan, cursor.values)]
+    rows = await read_page(session, spec, conditions, scan, size + 1)
+    more = len(rows) > size
+    records = [row[0] for row in rows[:size]]
+    page = rows[:size][::-1] if before else rows[:size]
+    if before:
+        records.reverse()
+    first, last = (records[0], records[-1]) if records else (None, None)
+    has_next = more if not before else cursor is not None
+    has_previous = more if before else cursor is not None
+    if cursor is not None and first is None:
+        # Nothing past the cursor's record: the way back starts at it.
+        at = encode_cursor(ordering, [cursor_value(v) for v in cursor.values], before=not before)
+        next_cursor = at if before else None
+        previous_cursor = None if before else at
+    else:
+        next_cursor = make_cursor(ordering, last) if has_next and last is not None else None
+        previous_cursor = (
+            make_cursor(ordering, first, before=True)
+            if has_previous and first is not None
+            else None
+        )
+    bodies = await read_bodies(session, spec, page)
+    return ListPage(
+        params,
+        count,
+        estimated,
+        bodies,
+        has_next=next_cursor is not None,
+        cursor=raw_cursor,
+        next_cursor=next_cursor,
+        previous_cursor=previous_cursor,
     )
-    if params.offset >= count:
-        # A page past the end: nothing to read (and an offset past what SQL takes is no error).
-        return params, count, []
-    rows = await session.execute(
-        read_statement(spec)
-        .where(*conditions)
-        .order_by(*ordering)
-        .limit(params.page_size)
-        .offset(params.offset)
-    )
-    return params, count, await read_bodies(session, spec, list(rows))

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, select
+from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -19,6 +19,17 @@ PROFILE_LINKS = ("assigned_to", "created_by")
 def read_statement(spec: EntitySpec) -> Select[Any]:
     """SELECT record, <profile emails>, <link values> with outer joins: whatever the page
     size, one statement."""
+    return linked_read(spec)
+
+
+def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
+    """read_statement for the records whose (org_id, id) `chosen` selects, read from it
+    first: joined from those rows alone, whatever the size of the table (the planner
+    keeps the order of this many joins as written)."""
+    return linked_read(spec, chosen)
+
+
+def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]:
     model = spec.model
     columns: list[Any] = [model]
     statement_joins: list[tuple[Any, Any]] = []
@@ -38,6 +49,9 @@ def read_statement(spec: EntitySpec) -> Select[Any]:
         statement_joins.append((target, condition))
         columns.append(getattr(target, link.by).label(f"{link.field}_value"))
     statement = select(*columns)
+    if chosen is not None:
+        on = and_(model.org_id == chosen.c.org_id, model.id == chosen.c.id)
+        statement = statement.select_from(chosen).join(model, on)
     for target, condition in statement_joins:
         statement = statement.outerjoin(target, condition)
     return statement

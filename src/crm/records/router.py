@@ -9,9 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
+from crm.config import app_settings
 from crm.db import SessionDep
 from crm.errors import ApiError
-from crm.pagination import list_envelope, no_query_params, refuse_unknown_params
+from crm.pagination import (
+    cursor_envelope,
+    list_envelope,
+    no_query_params,
+    refuse_unknown_params,
+)
 from crm.records import importer, service
 from crm.records.query import list_records
 from crm.records.schemas import schemas_of
@@ -65,13 +71,38 @@ def build_router(spec: EntitySpec) -> APIRouter:
         summary=f"List {name}",
         description="A page of the records the caller sees: `page`, `page_size`, `search`,"
         " `ordering`, `tags`, `assigned_to`, `created_at__gte`/`__lte`, the entity's exact-match"
-        " filters and `cf_<key>` for filterable custom fields; any other parameter is 400.",
+        " filters and `cf_<key>` for filterable custom fields; any other parameter is 400."
+        " `cursor` pages by keyset instead of `page` (never both): `cursor=` (empty) is the"
+        " first page, and `next`/`previous` then carry the cursor of the page beside it;"
+        " a cursor holds its ordering, and used with another is 400. However deep, a page by"
+        " cursor costs what the first does. `count` is exact up to CRM_EXACT_COUNT_LIMIT"
+        " (1,000) results; past that PostgreSQL answers an estimate, with"
+        " `count_estimated: true`.",
     )
     async def list_endpoint(
         request: Request, principal: CurrentPrincipal, session: SessionDep
     ) -> JSONResponse:
-        params, count, results = await list_records(session, spec, principal, request)
-        return JSONResponse(list_envelope(request, params, count, results))
+        limit = app_settings(request).exact_count_limit
+        page = await list_records(session, spec, principal, request, limit)
+        if page.cursor is None:
+            envelope = list_envelope(
+                request,
+                page.params,
+                page.count,
+                page.results,
+                count_estimated=page.count_estimated,
+                has_next=page.has_next,
+            )
+        else:
+            envelope = cursor_envelope(
+                request,
+                page.count,
+                page.results,
+                count_estimated=page.count_estimated,
+                next_cursor=page.next_cursor,
+                previous_cursor=page.previous_cursor,
+            )
+        return JSONResponse(envelope)
 
     @router.post(
         "/",

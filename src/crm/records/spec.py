@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm.records.fields import Description, Email, Phone, Tag
-from crm.records.models import RecordMixin
+from crm.records.models import RecordMixin, ordering_indexes
 
 # Fields every record reads but no body may carry.
 SERVER_DERIVED = ("id", "org", "created_by", "created_at", "updated_at")
@@ -106,6 +106,7 @@ _REGISTRY: dict[str, EntitySpec] = {}
 
 
 def register(spec: EntitySpec) -> EntitySpec:
+    ordering_indexes(spec.model, (*spec.ordering, "created_at", "updated_at"))
     _REGISTRY[spec.singular] = spec
     return spec
 
