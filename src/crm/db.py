@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends
 from sqlalchemy import MetaData, String, collate, event, func, select, text
 from sqlalchemy.engine import URL, make_url
@@ -121,8 +122,14 @@ def _by_code_point_postgresql(element: by_code_point, compiler: Any, **kw: Any) 
     return str(compiler.process(collate(expression, "C"), **kw))
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as text, by orjson: several times faster than the standard
+    library's encoder, which costs much of a bulk upload's time otherwise."""
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), **kwargs)
+    engine = create_async_engine(async_url(url), json_serializer=json_text, **kwargs)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
