@@ -8,6 +8,7 @@ a cell is refused with the message the JSON API gives for that value."""
 import csv
 import hashlib
 import io
+import logging
 import re
 import types
 import uuid
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    func,
     insert,
     or_,
     select,
@@ -47,6 +49,8 @@ from crm.records.scope import can_see
 from crm.records.service import check_exclusive, validated, write_lists
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
 from crm.validation import NUL_REASON
+
+logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
 CF_PREFIX = "cf_"
@@ -626,6 +630,16 @@ async def import_csv(
     (rolled back for a dry run). `progress`, when given, is called with the number of rows
     of each batch written."""
     digest = file_digest(file)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql and not dry_run:
+        # Held until this transaction ends: the same file uploaded again meanwhile is a 409
+        # at once, rather than a wait on the unique index below until this import ends.
+        # (SQLite's writers take turns: there the second upload waits for the first and
+        # then finds it done.)
+        name = f"upload:{principal.org_id}:{spec.name}:{digest}".encode()
+        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        if not await session.scalar(select(func.pg_try_advisory_xact_lock(key))):
+            raise being_imported()
     earlier = await session.scalar(
         select(Upload.report).where(
             Upload.org_id == principal.org_id, Upload.entity == spec.name, Upload.digest == digest
@@ -635,7 +649,7 @@ async def import_csv(
         return repeated(earlier)
     upload = None
     if not dry_run:
-        # Recorded first: a concurrent import of the same file waits on the unique index.
+        # Recorded first: the unique index refuses a concurrent import of the same file.
         upload = Upload(
             org_id=principal.org_id,
             entity=spec.name,
@@ -648,7 +662,7 @@ async def import_csv(
             await session.flush()
         except IntegrityError:
             raise being_imported() from None
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         # Each lookup planned for its own values: a generic plan of `= ANY($n)` compares every
         # row of a table without statistics yet (one filling up in this very transaction)
         # with every value in turn, instead of hashing them.
@@ -662,8 +676,11 @@ async def import_csv(
         fields = await definitions(session, principal.org_id, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
+        done = 0
         for batch in batches(read_rows(records, names)):
             await importer.batch(batch)
+            done += len(batch)
+            logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
             if progress is not None:
                 progress(len(batch))
     finally:
