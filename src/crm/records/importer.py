@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -56,6 +57,7 @@ BATCH_ROWS = 2000
 CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+KEY = ("org_id", "id")  # a record's primary key
 INVISIBLE = "A record with this {key} exists, but it is neither yours nor assigned to you."
 
 
@@ -313,6 +315,7 @@ class Target:
     links: dict[str, Any]  # link columns as they stand
     values: dict[str, Any]
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
+    ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
 
 
 @dataclass
@@ -348,6 +351,7 @@ class Importer:
         self.report = Report()
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
         # How each column's cells become JSON values, looked up once a cell: the fields
         # written as they are typed, and the custom fields (by key).
         self.plain = {
@@ -378,6 +382,7 @@ class Importer:
             model.assigned_to_id,
             model.custom_fields,
             *link_columns,
+            literal_column("ctid" if self.postgresql else "NULL"),
         ).where(
             model.org_id == self.principal.org_id,
             model.deleted_at.is_(None),
@@ -385,14 +390,16 @@ class Importer:
         )
         found: dict[str, Target] = {}
         for row in await self.session.execute(statement.with_for_update(of=model)):
+            *links, ctid = row[5:]
             found[row[1]] = Target(
                 id=row[0],
                 new=False,
                 created_by_id=row[2],
                 assigned_to_id=row[3],
                 custom_fields=dict(row[4] or {}),
-                links={link.column: value for link, value in zip(spec.links, row[5:], strict=True)},
+                links={link.column: value for link, value in zip(spec.links, links, strict=True)},
                 values={},
+                ctid=ctid,
             )
         return found
 
@@ -578,7 +585,26 @@ class Importer:
             if not target.new:
                 groups.setdefault(frozenset(target.values), []).append(target.values)
         for group in groups.values():
-            await self.session.execute(update(model), group)
+            if self.postgresql:
+                # By the row's ctid (read under the row lock this batch holds, so current),
+                # not its primary key: the org's rows are new to the planner's statistics,
+                # which then rate an index on org_id alone as good as the primary key and may
+                # pick it, scanning all the org's rows for each one updated.
+                table = model.__table__  # type: ignore[attr-defined]
+                by_row = literal_column("ctid") == bindparam("row_ctid")
+                statement = update(table).where(by_row, table.c.id == bindparam("row_id"))
+                ctids = {target.id: target.ctid for target in targets if not target.new}
+                rows = [
+                    {
+                        **{name: value for name, value in values.items() if name not in KEY},
+                        "row_ctid": ctids[values["id"]],
+                        "row_id": values["id"],
+                    }
+                    for values in group
+                ]
+                await self.session.execute(statement, rows)
+            else:
+                await self.session.execute(update(model), group)
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
