@@ -702,10 +702,18 @@ async def import_csv(
         fields = await definitions(session, principal.org_id, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
-        done = 0
+        done, analyzed = 0, 0
         for batch in batches(read_rows(records, names)):
             await importer.batch(batch)
             done += len(batch)
+            if postgresql and done >= 4 * analyzed:
+                # The planner's statistics of the table, counting this transaction's rows
+                # too (ANALYZE does): without them it takes the org's rows for a handful and
+                # looks up each batch's keys through any index on org_id, scanning them all.
+                # Again as they grow fourfold; skipped while another upload analyzes.
+                table = spec.model.__tablename__  # type: ignore[attr-defined]
+                await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+                analyzed = done
             logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
             if progress is not None:
                 progress(len(batch))
