@@ -706,11 +706,12 @@ async def import_csv(
         for batch in batches(read_rows(records, names)):
             await importer.batch(batch)
             done += len(batch)
-            if postgresql and done >= 4 * analyzed:
+            if postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
                 # The planner's statistics of the table, counting this transaction's rows
                 # too (ANALYZE does): without them it takes the org's rows for a handful and
                 # looks up each batch's keys through any index on org_id, scanning them all.
-                # Again as they grow fourfold; skipped while another upload analyzes.
+                # From a full batch on, again as they grow fourfold; skipped while another
+                # session analyzes the table.
                 table = spec.model.__tablename__  # type: ignore[attr-defined]
                 await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
                 analyzed = done
