@@ -9,13 +9,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 CRM = Path(sys.executable).with_name("crm")
 STARTUP_SECONDS = 120  # a deadline against a hang; a loaded machine starts slowly
-# The `crm serve` process behind each base URL that crm_server yields, while it runs.
+# The `crm serve` process behind each base URL that crm_server yields, while it runs, and
+# the file its standard error goes to.
 RUNNING: dict[str, "subprocess.Popen[bytes]"] = {}
+LOGS: dict[str, IO[bytes]] = {}
+
+
+def server_log(base_url: str) -> str:
+    """What the server behind the base URL has written to its standard error so far. Read
+    at an offset (pread): the server shares the file's position and goes on appending."""
+    log = LOGS[base_url]
+    return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
 
 
 def free_port() -> int:
@@ -66,9 +76,11 @@ def crm_server(database_url: str, workers: int = 1, **settings: str) -> Iterator
                     raise RuntimeError("crm serve did not start in time")
                 time.sleep(0.05)  # polling for readiness, not waiting for a result
             RUNNING[base_url] = process
+            LOGS[base_url] = log
             yield base_url
         finally:
             RUNNING.pop(base_url, None)
+            LOGS.pop(base_url, None)
             process.terminate()
             try:
                 process.wait(timeout=10)

@@ -1,6 +1,7 @@
 """create_app(): routers, middleware and error handlers."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # What start-up made (modules, the app and its routes) lives as long as the process:
+        # frozen, it is left out of every full garbage collection, which a bulk upload's
+        # many objects would otherwise trigger again and again over all of it.
+        gc.freeze()
         logger.info(
             "crm %s: database %s, rate limits %s",
             VERSION,

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends
 from sqlalchemy import MetaData, String, collate, event, func, select, text
 from sqlalchemy.engine import URL, make_url
@@ -148,10 +149,16 @@ def is_unavailable(error: BaseException) -> bool:
 POSTGRESQL_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as text, by orjson: several times faster than the standard
+    library's encoder, which costs much of a bulk upload's time otherwise."""
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if check_database_url(url).get_backend_name() != "sqlite":
         kwargs.setdefault("connect_args", {}).setdefault("server_settings", POSTGRESQL_SETTINGS)
-    engine = create_async_engine(async_url(url), **kwargs)
+    engine = create_async_engine(async_url(url), json_serializer=json_text, **kwargs)
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

@@ -2,6 +2,7 @@
 same importer as POST /api/<entity>/upload/, with a progress bar."""
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -85,6 +86,7 @@ async def run_import(
     name, size = os.path.basename(file.name), os.fstat(file.fileno()).st_size
     database = Database(database_url)
     console = Console(stderr=True)
+    gc.freeze()  # as the server at start: full collections leave what is loaded by now alone
     try:
         async with database.write_sessionmaker() as session:
             principal = await member(session, org_id, email)

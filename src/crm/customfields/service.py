@@ -135,6 +135,8 @@ def is_storable_number(value: int | float | Decimal) -> bool:
 def parse_number(raw: str) -> int | float | None:
     """A `cf_<key>` number as the JSON value it matches (72.0 as 72), or None when it is no
     storable number. Read as a Decimal, so that an integer is exact and no length overflows."""
+    if raw.isdigit() and raw.isascii() and len(raw) < 19:
+        return int(raw)  # the common case, a whole number well within range: no Decimal
     if NUMBER_PATTERN.fullmatch(raw) is None:
         return None
     try:
@@ -148,23 +150,23 @@ def parse_number(raw: str) -> int | float | None:
 
 def value_error(field: Definition, value: Any) -> str | None:
     """Why `value` does not fit `field`, or None when it does."""
-    kind = FieldType(field.type)
-    if kind is FieldType.text:
+    kind = field.type  # a FieldType's value: FieldType is a StrEnum
+    if kind == FieldType.text:
         if not isinstance(value, str):
             return "Must be a string."
         if len(value) > TEXT_MAX:
             return f"At most {TEXT_MAX} characters."
-    elif kind is FieldType.number:
+    elif kind == FieldType.number:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "Must be a number."
         if not is_storable_number(value):
             return "Must be a finite number between -2**63 and 2**63."
-    elif kind is FieldType.checkbox:
+    elif kind == FieldType.checkbox:
         if not isinstance(value, bool):
             return "Must be true or false."
-    elif kind is FieldType.date and not is_iso_date(value):
+    elif kind == FieldType.date and not is_iso_date(value):
         return "Must be a date, YYYY-MM-DD."
-    elif kind is FieldType.dropdown and value not in (field.options or []):
+    elif kind == FieldType.dropdown and value not in (field.options or []):
         return f"Must be one of: {', '.join(field.options or [])}."
     return None
 

@@ -1,17 +1,18 @@
 """CSV upload of records (CONTRACT §5). A file is read as a stream and written in batches of
 rows with set-based statements, in the caller's one transaction: per batch one lookup of the
-natural keys, one per link field, one multi-row INSERT and one executemany UPDATE per set of
-changed columns. Each row goes through the entity's own validation (parse_body, then
-validate_values for its custom fields), so a cell is refused with the message the JSON API
-gives for that value."""
+natural keys, one per link field, one COPY (PostgreSQL) or executemany INSERT (SQLite) of the
+new records and one executemany UPDATE per set of changed columns. Each row goes through the
+entity's own validation (service.validated, then validate_values for its custom fields), so
+a cell is refused with the message the JSON API gives for that value."""
 
 import csv
 import hashlib
 import io
+import logging
 import re
 import types
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -21,9 +22,12 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     String,
+    Table,
     any_,
     bindparam,
+    func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -49,13 +53,17 @@ from crm.orgs.models import Profile, User
 from crm.records.models import Upload
 from crm.records.read import alive
 from crm.records.scope import can_see
-from crm.records.service import check_exclusive, parse_body, write_lists
+from crm.records.service import check_exclusive, validated, write_lists
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
+from crm.validation import NUL_REASON
+
+logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
 CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+KEY = ("org_id", "id")  # a record's primary key
 INVISIBLE = "A record with this {key} exists, but it is neither yours nor assigned to you."
 
 
@@ -86,32 +94,48 @@ def field_types(spec: EntitySpec) -> dict[str, Any]:
 
 
 def split_list(cell: str) -> list[str]:
-    return [item.strip() for item in cell.split(LIST_SEPARATOR) if item.strip()]
+    return [item for item in map(str.strip, cell.split(LIST_SEPARATOR)) if item]
 
 
-def typed_cell(kind: Any, cell: str) -> Any:
-    """A cell as the JSON value it stands for; one that is no such value is passed on as
-    written, for the schema to refuse with its own message."""
-    if kind is list:
-        return split_list(cell)
-    if kind is Decimal and NUMBER_PATTERN.fullmatch(cell):
+def decimal_cell(cell: str) -> Any:
+    if NUMBER_PATTERN.fullmatch(cell):
         try:
             return Decimal(cell)
         except InvalidOperation:
-            return cell
+            pass
+    return cell
+
+
+def number_cell(cell: str) -> Any:
+    number = parse_number(cell)
+    return cell if number is None else number
+
+
+def checkbox_cell(cell: str) -> Any:
+    return CHECKBOX.get(cell.lower(), cell)
+
+
+Convert = Callable[[str], Any] | None  # None: the cell as written
+
+
+def cell_converter(kind: Any) -> Convert:
+    """How a cell becomes the JSON value it stands for; one that is no such value is passed
+    on as written, for the schema to refuse with its own message."""
+    if kind is list:
+        return split_list
+    if kind is Decimal:
+        return decimal_cell
     if kind in (int, float):
-        number = parse_number(cell)
-        return cell if number is None else number
-    return cell
+        return number_cell
+    return None
 
 
-def custom_cell(kind: FieldType, cell: str) -> Any:
+def custom_converter(kind: FieldType) -> Convert:
     if kind is FieldType.number:
-        number = parse_number(cell)
-        return cell if number is None else number
+        return number_cell
     if kind is FieldType.checkbox:
-        return CHECKBOX.get(cell.lower(), cell)
-    return cell
+        return checkbox_cell
+    return None
 
 
 # --- The header ------------------------------------------------------------------------
@@ -148,7 +172,7 @@ def check_header(spec: EntitySpec, header: list[str], fields: Sequence[Definitio
 # --- Reading the file ------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int  # the spreadsheet row: the header is 1
     cells: dict[str, str]  # the non-empty cells, stripped, by field name
@@ -168,15 +192,20 @@ def file_errors(rows: Iterator[list[str]]) -> Iterator[list[str]]:
 def read_rows(records: Iterator[list[str]], names: list[str]) -> Iterator[Row]:
     """Each data row with its spreadsheet number. A row of empty cells (a blank line) counts
     as a row but is no record."""
+    width = len(names)
     for number, record in enumerate(records, 2):
-        if len(record) > len(names):
-            reason = f"This row has {len(record)} cells; the header names {len(names)} columns."
+        if len(record) > width:
+            reason = f"This row has {len(record)} cells; the header names {width} columns."
             yield Row(number, {}, {DETAIL: reason})
             continue
-        cells = {name: cell.strip() for name, cell in zip(names, record, strict=False)}
-        given = {name: cell for name, cell in cells.items() if cell}
-        if given:
-            yield Row(number, given)
+        stripped = zip(names, map(str.strip, record), strict=False)
+        cells = {name: cell for name, cell in stripped if cell}
+        if "\x00" in "".join(record):
+            # Refused before anything else, as the JSON API refuses such a body.
+            nul = {name: NUL_REASON for name, cell in cells.items() if "\x00" in cell}
+            yield Row(number, {}, nul)
+        elif cells:
+            yield Row(number, cells)
 
 
 def batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
@@ -279,7 +308,7 @@ async def resolve_members(
 # --- Rows to records -------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Target:
     """A record a row writes: new (`values` holds every column) or existing (`values`
     holds the columns changed so far)."""
@@ -292,10 +321,13 @@ class Target:
     links: dict[str, Any]  # link columns as they stand
     values: dict[str, Any]
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
+    ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
 
 
 @dataclass
 class Report:
+    """The answer, as JSON values (ids as strings): it is also what the upload stores."""
+
     created: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -321,12 +353,22 @@ class Importer:
         self.session = session
         self.spec = spec
         self.principal = principal
-        self.fields = {definition.key: definition for definition in fields}
-        self.custom_kinds = {definition.key: FieldType(definition.type) for definition in fields}
+        self.fields = fields
         self.report = Report()
-        self.kinds = field_types(spec)
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        # How each column's cells become JSON values, looked up once a cell: the fields
+        # written as they are typed, and the custom fields (by key).
+        self.plain = {
+            name: cell_converter(kind)
+            for name, kind in field_types(spec).items()
+            if name not in self.id_links and name not in self.many and name != "assigned_to"
+        }
+        self.custom = {
+            CF_PREFIX + item.key: (item.key, custom_converter(FieldType(item.type)))
+            for item in fields
+        }
 
     # Lookups of a batch: one statement each.
 
@@ -346,6 +388,7 @@ class Importer:
             model.assigned_to_id,
             model.custom_fields,
             *link_columns,
+            literal_column("ctid" if self.postgresql else "NULL"),
         ).where(
             model.org_id == self.principal.org_id,
             model.deleted_at.is_(None),
@@ -353,14 +396,16 @@ class Importer:
         )
         found: dict[str, Target] = {}
         for row in await self.session.execute(statement.with_for_update(of=model)):
+            *links, ctid = row[5:]
             found[row[1]] = Target(
                 id=row[0],
                 new=False,
                 created_by_id=row[2],
                 assigned_to_id=row[3],
                 custom_fields=dict(row[4] or {}),
-                links={link.column: value for link, value in zip(spec.links, row[5:], strict=True)},
+                links={link.column: value for link, value in zip(spec.links, links, strict=True)},
                 values={},
+                ctid=ctid,
             )
         return found
 
@@ -391,47 +436,56 @@ class Importer:
         record go to `errors`, with the JSON API's message."""
         body: dict[str, Any] = {}
         custom: dict[str, Any] = {}
+        plain, custom_columns = self.plain, self.custom
         for name, cell in row.cells.items():
-            if name.startswith(CF_PREFIX):
-                key = name.removeprefix(CF_PREFIX)
-                custom[key] = custom_cell(self.custom_kinds[key], cell)
+            if name in plain:
+                convert = plain[name]
+                body[name] = cell if convert is None else convert(cell)
+            elif name in custom_columns:
+                key, convert = custom_columns[name]
+                custom[key] = cell if convert is None else convert(cell)
             elif name in self.id_links:
                 link = self.id_links[name]
                 match = refs[name].get(cell.lower())
                 if match is None:
                     errors[name] = f"No {name} '{cell}' in this org."
                 else:
-                    body[name] = cell if link.by != "id" else str(match)
+                    body[name] = cell if link.by != "id" else match
             elif name in self.many:
                 items = split_list(cell)
                 missing = [item for item in items if item.lower() not in refs[name]]
                 if missing:
                     errors[name] = f"No such record in this org: {', '.join(missing)}."
                 else:
-                    body[name] = [str(refs[name][item.lower()]) for item in items]
-            elif name == "assigned_to":
+                    body[name] = [refs[name][item.lower()] for item in items]
+            else:  # assigned_to
                 member = refs[name].get(cell.lower())
                 if member is None:
                     errors[name] = "Not an active member of this org."
                 else:
-                    body[name] = str(member)
-            else:
-                body[name] = typed_cell(self.kinds[name], cell)
+                    body[name] = member
         return body, custom
 
-    def link_values(
+    def columns_of(
         self, data: dict[str, Any], refs: dict[str, dict[str, uuid.UUID]]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[ManyLink, list[uuid.UUID]]]:
+        """The link, assignee and list fields taken out of `data`: as link columns, and as
+        the lists to write (repeats dropped)."""
         columns: dict[str, Any] = {}
         for name, link in self.id_links.items():
             if name in data:
-                value = data[name]
+                value = data.pop(name)
                 if value is not None and link.by != "id":
                     value = refs[name][str(value).lower()]
                 columns[link.column] = value
         if "assigned_to" in data:
-            columns["assigned_to_id"] = data["assigned_to"]
-        return columns
+            columns["assigned_to_id"] = data.pop("assigned_to")
+        lists = {
+            many: list(dict.fromkeys(data.pop(name)))
+            for name, many in self.many.items()
+            if name in data
+        }
+        return columns, lists
 
     def apply(
         self,
@@ -443,69 +497,51 @@ class Importer:
         errors: dict[str, str] = {}
         body, custom = self.body_of(row, refs, errors)
         try:
-            data = parse_body(self.spec, body, partial=target is not None)
+            data = validated(self.spec, body, partial=target is not None)
         except ApiError as exc:
             errors = {**exc.errors, **errors}
             data = {}
         if custom or target is None:
             try:
                 current = target.custom_fields if target is not None else {}
-                custom = validate_values(
-                    list(self.fields.values()), current, custom, replace=target is None
-                )
+                custom = validate_values(self.fields, current, custom, replace=target is None)
             except ApiError as exc:
                 errors.update(exc.errors)
-        if not errors:
-            state = types.SimpleNamespace(**(target.links if target is not None else {}))
+        if not errors and self.spec.exclusive:
+            state = types.SimpleNamespace(**target.links) if target is not None else None
             try:
-                check_exclusive(self.spec, data, state if target is not None else None)
+                check_exclusive(self.spec, data, state)
             except ApiError as exc:
                 errors.update(exc.errors)
         if errors:
             raise ApiError(400, {field_name(name): reason for name, reason in errors.items()})
 
-        spec = self.spec
+        # The validated fields are the record's values: its own fields and tags as they
+        # are, links and lists taken out.
+        columns, lists = self.columns_of(data, refs)
+        data.update(columns)
         now = utcnow()
-        columns = self.link_values(data, refs)
-        lists = {
-            many: list(dict.fromkeys(data[name]))
-            for name, many in self.many.items()
-            if name in data
-        }
         if target is None:
-            org_id, profile_id = self.principal.org_id, self.principal.profile_id
-            values = {
-                "org_id": org_id,
-                "id": new_uuid(),
-                "created_by_id": profile_id,
-                "tags": data["tags"],
-                "custom_fields": custom,
-                "created_at": now,
-                "updated_at": now,
-                **{name: data[name] for name in spec.entity_fields},
-                **columns,
-            }
-            return Target(
-                id=values["id"],
-                new=True,
+            record_id, profile_id = new_uuid(), self.principal.profile_id
+            data.update(
+                org_id=self.principal.org_id,
+                id=record_id,
                 created_by_id=profile_id,
-                assigned_to_id=values.get("assigned_to_id"),
                 custom_fields=custom,
-                links={column: values.get(column) for column in columns},
-                values=values,
-                lists=lists,
+                created_at=now,
+                updated_at=now,
             )
-        changes: dict[str, Any] = {name: data[name] for name in spec.entity_fields if name in data}
+            assigned_to_id = data.get("assigned_to_id")
+            return Target(record_id, True, profile_id, assigned_to_id, custom, columns, data, lists)
         if "tags" in data:
-            changes["tags"] = data["tags"] or []
+            data["tags"] = data["tags"] or []
         if custom:
-            changes["custom_fields"] = target.custom_fields = custom
-        changes.update(columns)
-        changes["updated_at"] = now
+            data["custom_fields"] = target.custom_fields = custom
+        data["updated_at"] = now
         if not target.new:
-            changes.setdefault("org_id", self.principal.org_id)
-            changes.setdefault("id", target.id)
-        target.values.update(changes)
+            data.setdefault("org_id", self.principal.org_id)
+            data.setdefault("id", target.id)
+        target.values.update(data)
         target.links.update(columns)
         target.lists.update(lists)
         if "assigned_to_id" in columns:
@@ -538,9 +574,9 @@ class Importer:
             if target is None:
                 if natural is not None:
                     known[natural] = result
-                self.report.created.append({"row": row.number, "id": result.id})
+                self.report.created.append({"row": row.number, "id": str(result.id)})
             else:
-                self.report.updated.append({"row": row.number, "id": result.id})
+                self.report.updated.append({"row": row.number, "id": str(result.id)})
         await self.write(list(written.values()))
 
     async def write(self, targets: list[Target]) -> None:
@@ -549,18 +585,68 @@ class Importer:
         model = self.spec.model
         created = [target.values for target in targets if target.new]
         if created:
-            # Core, not ORM: the rows are complete, and the ORM's bookkeeping per row is
-            # most of an insert's cost.
-            await self.session.execute(insert(model.__table__), created)  # type: ignore[attr-defined]
+            await insert_rows(self.session, model.__table__, created)  # type: ignore[attr-defined]
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for target in targets:
             if not target.new:
                 groups.setdefault(frozenset(target.values), []).append(target.values)
         for group in groups.values():
-            await self.session.execute(update(model), group)
+            if self.postgresql:
+                # By the row's ctid (read under the row lock this batch holds, so current),
+                # not its primary key: the org's rows are new to the planner's statistics,
+                # which then rate an index on org_id alone as good as the primary key and may
+                # pick it, scanning all the org's rows for each one updated.
+                table = model.__table__  # type: ignore[attr-defined]
+                by_row = literal_column("ctid") == bindparam("row_ctid")
+                statement = update(table).where(by_row, table.c.id == bindparam("row_id"))
+                ctids = {target.id: target.ctid for target in targets if not target.new}
+                rows = [
+                    {
+                        **{name: value for name, value in values.items() if name not in KEY},
+                        "row_ctid": ctids[values["id"]],
+                        "row_id": values["id"],
+                    }
+                    for values in group
+                ]
+                await self.session.execute(statement, rows)
+            else:
+                await self.session.execute(update(model), group)
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Complete rows (each with the same keys) in one statement: COPY on PostgreSQL, an
+    executemany INSERT on SQLite. Neither the ORM nor a Core INSERT: their bookkeeping per
+    row and per value costs more than the database's own work. The values go through each
+    column type's own bind processor, one column at a time, and a column holding one value
+    in every row (the org, the importing member) is converted once."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    statement = None
+    if dialect.name != "postgresql":
+        statement = insert(table).compile(dialect=dialect, column_keys=keys)
+        keys = list(statement.positiontup or ())  # the order of its parameters
+    columns: list[list[Any]] = []
+    for key in keys:
+        values = [row[key] for row in rows]
+        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            first = values[0]
+            if all(value is first for value in values):
+                values = [process(first)] * len(values)
+            else:
+                values = list(map(process, values))
+        columns.append(values)
+    records = list(zip(*columns, strict=True))
+    if statement is None:
+        raw = await connection.get_raw_connection()
+        copy = raw.driver_connection.copy_records_to_table  # type: ignore[union-attr]
+        await copy(table.name, records=records, columns=keys)
+    else:
+        await connection.exec_driver_sql(str(statement), records)
 
 
 async def import_csv(
@@ -576,6 +662,16 @@ async def import_csv(
     (rolled back for a dry run). `progress`, when given, is called with the number of rows
     of each batch written."""
     digest = file_digest(file)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql and not dry_run:
+        # Held until this transaction ends: the same file uploaded again meanwhile is a 409
+        # at once, rather than a wait on the unique index below until this import ends.
+        # (SQLite's writers take turns: there the second upload waits for the first and
+        # then finds it done.)
+        name = f"upload:{principal.org_id}:{spec.name}:{digest}".encode()
+        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        if not await session.scalar(select(func.pg_try_advisory_xact_lock(key))):
+            raise being_imported()
     earlier = await session.scalar(
         select(Upload.report).where(
             Upload.org_id == principal.org_id, Upload.entity == spec.name, Upload.digest == digest
@@ -585,7 +681,7 @@ async def import_csv(
         return repeated(earlier)
     upload = None
     if not dry_run:
-        # Recorded first: a concurrent import of the same file waits on the unique index.
+        # Recorded first: the unique index refuses a concurrent import of the same file.
         upload = Upload(
             org_id=principal.org_id,
             entity=spec.name,
@@ -597,8 +693,8 @@ async def import_csv(
         try:
             await session.flush()
         except IntegrityError:
-            raise ApiError(409, {"file": "This file is being imported right now."}) from None
-    if session.get_bind().dialect.name == "postgresql":
+            raise being_imported() from None
+    if postgresql:
         # Each lookup planned for its own values: a generic plan of `= ANY($n)` compares every
         # row of a table without statistics yet (one filling up in this very transaction)
         # with every value in turn, instead of hashing them.
@@ -612,8 +708,20 @@ async def import_csv(
         fields = await definitions(session, principal, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
+        done, analyzed = 0, 0
         for batch in batches(read_rows(records, names)):
             await importer.batch(batch)
+            done += len(batch)
+            if postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
+                # The planner's statistics of the table, counting this transaction's rows
+                # too (ANALYZE does): without them it takes the org's rows for a handful and
+                # looks up each batch's keys through any index on org_id, scanning them all.
+                # From a full batch on, again as they grow fourfold; skipped while another
+                # session analyzes the table.
+                table = spec.model.__tablename__  # type: ignore[attr-defined]
+                await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+                analyzed = done
+            logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
             if progress is not None:
                 progress(len(batch))
     finally:
@@ -622,18 +730,13 @@ async def import_csv(
     if upload is None:
         await session.rollback()
     else:
-        upload.report = storable(report)
+        upload.report = report
         await session.flush()
     return report
 
 
-def storable(report: dict[str, Any]) -> dict[str, Any]:
-    """The report as JSON values (ids as strings)."""
-    rows = {
-        name: [{"row": entry["row"], "id": str(entry["id"])} for entry in report[name]]
-        for name in ("created", "updated")
-    }
-    return {**rows, "errors": report["errors"]}
+def being_imported() -> ApiError:
+    return ApiError(409, {"file": "This file is being imported right now."})
 
 
 def file_digest(file: IO[bytes]) -> str:

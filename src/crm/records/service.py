@@ -37,6 +37,11 @@ def nullable(info: FieldInfo) -> bool:
     return not info.is_required() and info.default is None and info.default_factory is None
 
 
+@cache
+def never_null(schema: type[RecordIn]) -> tuple[str, ...]:
+    return tuple(name for name, info in schema.model_fields.items() if not nullable(info))
+
+
 def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
     """The body's writable fields, validated; for a full write (create, PUT) every writable
     field, those left out at their default."""
@@ -59,6 +64,13 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
             errors[key] = NUL_REASON
     if errors:
         raise ApiError(400, errors)
+    return validated(spec, body, partial=partial)
+
+
+def validated(spec: EntitySpec, body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """A body of writable fields without NUL characters through the entity's schema: the
+    one validation of the JSON API and of CSV uploads (which check the fields a file names
+    and its NUL characters once for its header and once a row)."""
     schema = patch_schema(spec.schema) if partial else spec.schema
     try:
         parsed = schema.model_validate(body)
@@ -66,9 +78,11 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
         raise ApiError(400, validation_errors(list(exc.errors()))) from None
     data = parsed.model_dump(exclude_unset=partial)
     if partial:
-        for name, info in spec.schema.model_fields.items():
-            if name in data and data[name] is None and not nullable(info):
-                errors[name] = "This field may not be null."
+        errors = {
+            name: "This field may not be null."
+            for name in never_null(spec.schema)
+            if name in data and data[name] is None
+        }
         if errors:
             raise ApiError(400, errors)
     return data
