@@ -3,11 +3,14 @@ their latency and the database pool; 404 when off, never rate-limited, never a t
 with several workers a scrape answers for the whole server."""
 
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from crm.db import Database
+from crm.metrics import MULTIPROC_DIR
 from tests.apps import client_of, fresh_app
 from tests.conftest import World, count_statements, register
 from tests.servers import crm_server
@@ -111,3 +114,19 @@ def test_a_scrape_answers_for_every_worker(database_url: str) -> None:
             assert response.status_code == 200
         counts = {requests(scrape(), method="GET", route="/readyz", status="200") for _ in range(6)}
     assert counts == {20}
+
+
+async def test_a_scrape_answers_while_a_worker_is_creating_its_file(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that is starting has created its file but not sized it yet: the scrape
+    still answers (with the figures of the others; here, in one process, there are none)."""
+    monkeypatch.setenv(MULTIPROC_DIR, str(tmp_path))
+    (tmp_path / "counter_999999.db").touch()
+    app = fresh_app(database_url, metrics=True)
+    async with client_of(app) as client:
+        admin = await register(client, "Starting")
+        assert (await client.get("/api/leads/", headers=admin.headers)).status_code == 200
+        response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert samples(response.text) == {}

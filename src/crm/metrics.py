@@ -6,7 +6,9 @@ With `crm serve --workers N` every worker is a process of its own: each writes i
 to files in PROMETHEUS_MULTIPROC_DIR (a directory the supervisor makes, see server.py), and
 a scrape, whichever worker answers it, reads them all (the library's multiprocess mode)."""
 
+import glob
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -49,6 +51,22 @@ def pool_figures(engine: AsyncEngine) -> dict[str, int]:
     if "overflow" in figures:  # SQLAlchemy counts up from -size while the pool fills
         figures["overflow"] = max(0, figures["overflow"])
     return figures
+
+
+class WorkersCollector(MultiProcessCollector):
+    """The library's collector, leaving out a file still at 0 bytes: a worker that is
+    starting creates its file before it sizes it, and reading one then fails the whole
+    scrape (prometheus/client_python#1199)."""
+
+    def collect(self) -> Iterable[Any]:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+            except FileNotFoundError:
+                pass  # a dead worker's live gauges, removed meanwhile
+        return self.merge(files, accumulate=True)
 
 
 class Metrics:
@@ -110,5 +128,5 @@ class Metrics:
         if not self.directory:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, self.directory)
+        WorkersCollector(registry, self.directory)
         return generate_latest(registry)
