@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.import_bench import SERVICES, machine, postgresql, recreate  # noqa: E402
+from bench.import_bench import SERVICES, machine, postgresql, recreate, write_section  # noqa: E402
 from tests.schemathesis_run import ALL_PHASES, CHECKS, Outcome, run  # noqa: E402
 from tests.servers import crm_server  # noqa: E402
 
@@ -70,13 +70,7 @@ def write_results(outcomes: dict[str, Outcome]) -> None:
         "",
         END,
     ]
-    text = RESULTS.read_text(encoding="utf-8")
-    block = "\n".join(lines)
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
+    write_section(lines)
 
 
 def main() -> int:

@@ -46,7 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.import_bench import machine, recreate  # noqa: E402
+from bench.import_bench import machine, recreate, write_section  # noqa: E402
 from tests.servers import crm_server, free_port  # noqa: E402
 
 WRK = ROOT / "bench" / "wrk"
@@ -692,13 +692,7 @@ def write_results(
         "",
         END,
     ]
-    text = RESULTS.read_text(encoding="utf-8")
-    block = "\n".join(lines)
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
+    write_section(lines)
     print(f"written to {RESULTS.relative_to(ROOT)}")
 
 

@@ -276,10 +276,17 @@ def write_results(figures: dict[str, Any], counts: dict[str, int], command: str)
         "",
         END,
     ]
+    write_section(lines)
+
+
+def write_section(lines: list[str]) -> None:
+    """Replace the section of bench/RESULTS.md between lines[0] and lines[-1] (its begin and
+    end markers) with `lines`, or add it at the end; other sections stay as they are."""
+    begin, end = lines[0], lines[-1]
     text = RESULTS.read_text(encoding="utf-8")
     block = "\n".join(lines)
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     RESULTS.write_text(text, encoding="utf-8")
