@@ -120,7 +120,8 @@ async def seed(call: Call, tmp: Path) -> tuple[str, str]:
     ]
     await upload(call.app, scope_headers, data)
     status, page = await call("GET", "/api/leads/", token, query="page_size=1")
-    assert status == 200 and page["count"] >= LEADS * 0.8, page
+    # Past CRM_EXACT_COUNT_LIMIT the count is the planner's estimate, whatever it is.
+    assert status == 200 and (page["count"] >= LEADS * 0.8 or page["count_estimated"]), page
     return token, page["results"][0]["id"]
 
 

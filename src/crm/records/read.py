@@ -31,6 +31,21 @@ def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
 
 def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]:
     model = spec.model
+    columns, statement_joins = linked_parts(spec)
+    statement = select(*columns)
+    if chosen is not None:
+        on = and_(model.org_id == chosen.c.org_id, model.id == chosen.c.id)
+        statement = statement.select_from(chosen).join(model, on)
+    for target, condition in statement_joins:
+        statement = statement.outerjoin(target, condition)
+    return statement
+
+
+@cache
+def linked_parts(spec: EntitySpec) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    """What a read selects (the record, profile emails, link values) and its outer joins,
+    built once per entity: building ORM expressions costs more than a list's own query."""
+    model = spec.model
     columns: list[Any] = [model]
     statement_joins: list[tuple[Any, Any]] = []
     for name in PROFILE_LINKS:
@@ -48,13 +63,7 @@ def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]
         condition = and_(target.org_id == model.org_id, target.id == column, *alive(target))
         statement_joins.append((target, condition))
         columns.append(getattr(target, link.by).label(f"{link.field}_value"))
-    statement = select(*columns)
-    if chosen is not None:
-        on = and_(model.org_id == chosen.c.org_id, model.id == chosen.c.id)
-        statement = statement.select_from(chosen).join(model, on)
-    for target, condition in statement_joins:
-        statement = statement.outerjoin(target, condition)
-    return statement
+    return columns, statement_joins
 
 
 def alive(target: Any) -> list[ColumnElement[bool]]:
