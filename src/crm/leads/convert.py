@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import StrictBool, model_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.accounts.spec import ACCOUNTS
 from crm.auth.deps import CurrentPrincipal
@@ -14,6 +15,7 @@ from crm.auth.tokens import Principal
 from crm.contacts.spec import CONTACTS
 from crm.db import SessionDep, folded, utcnow
 from crm.errors import ApiError
+from crm.lead_sources.models import LeadSource
 from crm.leads.spec import LEADS
 from crm.opportunities.spec import OPPORTUNITIES
 from crm.pagination import no_query_params
@@ -21,7 +23,7 @@ from crm.records import service
 from crm.records.fields import Amount, Required255
 from crm.records.read import alive
 from crm.records.schemas import schemas_of
-from crm.records.scope import fetch
+from crm.records.scope import fetch_for_change
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
 from crm.schemas import Answer
@@ -106,6 +108,19 @@ async def contact_with_email(session: SessionDep, principal: Principal, email: s
     )
 
 
+async def source_name(
+    session: AsyncSession, principal: Principal, source_id: int | None
+) -> str | None:
+    """The name of the lead's source, as the opportunity's body names it."""
+    if source_id is None:
+        return None
+    return await session.scalar(
+        select(LeadSource.name).where(
+            LeadSource.org_id == principal.org_id, LeadSource.id == source_id
+        )
+    )
+
+
 @router.post(
     "/{record_id}/convert/",
     name="convert_leads",
@@ -120,8 +135,7 @@ async def convert(
 ) -> JSONResponse:
     # The lead's row stays locked until the transaction ends: of two converts at once, the
     # second waits, then finds the lead converted.
-    row = await fetch(session, LEADS, principal, record_id, for_update=True)
-    lead = row[0]
+    lead = await fetch_for_change(session, LEADS, principal, record_id)
     if lead.status == "converted":
         raise ApiError(400, {"detail": "This lead is already converted."})
 
@@ -151,7 +165,7 @@ async def convert(
             "amount": body.amount,
             "account": account_id,
             "contacts": [contact_id],
-            "source": row._mapping["source_value"],  # the lead's source, by its name
+            "source": await source_name(session, principal, lead.source_id),
         }
         renamed = {"name": "opportunity_name"}
         opportunity = await create_as(session, OPPORTUNITIES, principal, opportunity_body, renamed)

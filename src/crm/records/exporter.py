@@ -183,5 +183,5 @@ async def export_csv(
         writer.writerows(await exporter.rows(session, bodies))
         out.flush()
         count += len(records)
-        last = records[-1][0]
+        last = records[-1]
         after = (last.created_at, last.id)

@@ -509,7 +509,7 @@ async def list_records(
         conditions = [*conditions, past(scan, cursor.values)]
     rows = await read_page(session, spec, conditions, scan, size + 1)
     more = len(rows) > size
-    records = [row[0] for row in rows[:size]]
+    records = rows[:size]
     page = rows[:size][::-1] if before else rows[:size]
     if before:
         records.reverse()

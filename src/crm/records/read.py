@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from crm.orgs.models import Profile, User
 from crm.records.spec import EntitySpec, ManyLink
@@ -30,12 +29,14 @@ def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
 
 
 def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]:
-    model = spec.model
+    table = spec.table
     columns, statement_joins = linked_parts(spec)
     statement = select(*columns)
-    if chosen is not None:
-        on = and_(model.org_id == chosen.c.org_id, model.id == chosen.c.id)
-        statement = statement.select_from(chosen).join(model, on)
+    if chosen is None:
+        statement = statement.select_from(table)
+    else:
+        on = and_(table.c.org_id == chosen.c.org_id, table.c.id == chosen.c.id)
+        statement = statement.select_from(chosen).join(table, on)
     for target, condition in statement_joins:
         statement = statement.outerjoin(target, condition)
     return statement
@@ -43,26 +44,28 @@ def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]
 
 @cache
 def linked_parts(spec: EntitySpec) -> tuple[list[Any], list[tuple[Any, Any]]]:
-    """What a read selects (the record, profile emails, link values) and its outer joins,
-    built once per entity: building ORM expressions costs more than a list's own query."""
-    model = spec.model
-    columns: list[Any] = [model]
+    """What a read selects (the record's columns, profile emails, link values) and its
+    outer joins, built once per entity. In Core: a read answers JSON and loads no ORM
+    entities, and building ORM expressions anew would cost more than a list's own query."""
+    table = spec.table
+    columns: list[Any] = list(table.c)
     statement_joins: list[tuple[Any, Any]] = []
     for name in PROFILE_LINKS:
-        profile = aliased(Profile, name=f"{name}_profile")
-        user = aliased(User, name=f"{name}_user")
-        column = getattr(model, f"{name}_id")
+        profile = Profile.__table__.alias(f"{name}_profile")
+        user = User.__table__.alias(f"{name}_user")
+        column = table.c[f"{name}_id"]
         statement_joins.append(
-            (profile, and_(profile.org_id == model.org_id, profile.id == column))
+            (profile, and_(profile.c.org_id == table.c.org_id, profile.c.id == column))
         )
-        statement_joins.append((user, user.id == profile.user_id))
-        columns.append(user.email.label(f"{name}_email"))
+        statement_joins.append((user, user.c.id == profile.c.user_id))
+        columns.append(user.c.email.label(f"{name}_email"))
     for link in spec.links:
-        target = aliased(link.target, name=f"{link.field}_target")
-        column = getattr(model, link.column)
-        condition = and_(target.org_id == model.org_id, target.id == column, *alive(target))
+        target = link.target.__table__.alias(f"{link.field}_target")
+        condition = and_(target.c.org_id == table.c.org_id, target.c.id == table.c[link.column])
+        if "deleted_at" in target.c:  # a soft-deleted linked record reads as null
+            condition = and_(condition, target.c.deleted_at.is_(None))
         statement_joins.append((target, condition))
-        columns.append(getattr(target, link.by).label(f"{link.field}_value"))
+        columns.append(target.c[link.by].label(f"{link.field}_value"))
     return columns, statement_joins
 
 
@@ -99,16 +102,17 @@ async def read_bodies(
     bodies = [record_body(spec, row) for row in rows]
     if bodies:
         for many in spec.many:
-            org_id = rows[0][0].org_id
+            org_id = rows[0].org_id
             values = await many_values(session, many, org_id, [body["id"] for body in bodies])
             for body in bodies:
                 body[many.field] = values[body["id"]]
     return bodies
 
 
-def record_body(spec: EntitySpec, row: Row[Any]) -> dict[str, Any]:
-    record = row[0]
-    mapping = row._mapping
+def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:
+    """A record read with read_statement: its columns by name, beside what it read of
+    linked rows."""
+    mapping = record._mapping
     body: dict[str, Any] = {"id": record.id}
     for name in spec.entity_fields:
         body[name] = getattr(record, name)

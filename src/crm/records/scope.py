@@ -4,7 +4,7 @@ built from the caller's principal (its org, its visibility, live records only)."
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, or_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
@@ -59,16 +59,29 @@ def can_see(record: Any, principal: Principal) -> bool:
 
 
 @cache
-def record_statement(spec: EntitySpec, *, deleted: bool | None, for_update: bool) -> Select[Any]:
+def record_statement(spec: EntitySpec, *, deleted: bool | None) -> Select[Any]:
     """One record of an org by id, with what it reads from linked rows; built once per
     entity and kind, so that SQLAlchemy keeps its compiled form (parameters `org_id` and
     `record_id`)."""
-    model = spec.model
-    statement = read_statement(spec).where(
+    table = spec.table
+    return read_statement(spec).where(
         *org_conditions(spec, bindparam("org_id"), deleted=deleted),
-        model.id == bindparam("record_id"),
+        table.c.id == bindparam("record_id"),
     )
-    return statement.with_for_update(of=model) if for_update else statement
+
+
+@cache
+def locking_statement(spec: EntitySpec, *, deleted: bool) -> Select[Any]:
+    """One record of an org by id as an ORM entity, its row locked."""
+    model = spec.model
+    return (
+        select(model)
+        .where(
+            *org_conditions(spec, bindparam("org_id"), deleted=deleted),
+            model.id == bindparam("record_id"),
+        )
+        .with_for_update()
+    )
 
 
 async def fetch(
@@ -76,19 +89,35 @@ async def fetch(
     spec: EntitySpec,
     principal: Principal,
     raw_id: str,
-    *,
-    deleted: bool = False,
-    for_update: bool = False,
 ) -> Row[Any]:
-    """One record with what it reads from linked rows. 404 when it is not in the caller's
-    org (or not live); 403 when it is, but the caller may not see it. `for_update` locks
-    the record's row until the request's transaction ends, so that concurrent changes of
-    one record apply one after the other instead of overwriting each other."""
-    statement = record_statement(spec, deleted=deleted, for_update=for_update)
+    """One live record with what it reads from linked rows. 404 when it is not in the
+    caller's org (or not live); 403 when it is, but the caller may not see it."""
+    statement = record_statement(spec, deleted=False)
     parameters = {"org_id": principal.org_id, "record_id": parse_id(raw_id)}
     row = (await session.execute(statement, parameters)).one_or_none()
-    if row is None:
+    return seen(row, principal)
+
+
+async def fetch_for_change(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    raw_id: str,
+    *,
+    deleted: bool = False,
+) -> Any:
+    """The record (soft-deleted, with `deleted`) as an entity to change, 404 and 403 as
+    fetch. Its row stays locked until the request's transaction ends, so that concurrent
+    changes of one record apply one after the other instead of overwriting each other."""
+    statement = locking_statement(spec, deleted=deleted)
+    parameters = {"org_id": principal.org_id, "record_id": parse_id(raw_id)}
+    record = (await session.execute(statement, parameters)).scalar_one_or_none()
+    return seen(record, principal)
+
+
+def seen(record: Any, principal: Principal) -> Any:
+    if record is None:
         raise not_found()
-    if not can_see(row[0], principal):
+    if not can_see(record, principal):
         raise forbidden("This record is neither yours nor assigned to you.")
-    return row
+    return record

@@ -17,7 +17,7 @@ from crm.db import folded, new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.read import alive, read_bodies
-from crm.records.scope import fetch, record_statement
+from crm.records.scope import fetch, fetch_for_change, record_statement
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
@@ -265,7 +265,7 @@ async def read_one(
     session: AsyncSession, spec: EntitySpec, org_id: uuid.UUID, record_id: uuid.UUID
 ) -> dict[str, Any]:
     """A record of the org, deleted or not, in its JSON form."""
-    statement = record_statement(spec, deleted=None, for_update=False)
+    statement = record_statement(spec, deleted=None)
     row = (await session.execute(statement, {"org_id": org_id, "record_id": record_id})).one()
     return (await read_bodies(session, spec, [row]))[0]
 
@@ -321,7 +321,7 @@ async def change(
 ) -> dict[str, Any]:
     """PATCH (`partial`: only the fields in the body change) or PUT (a writable field left
     out returns to its default)."""
-    record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
+    record = await fetch_for_change(session, spec, principal, raw_id)
     data = parse_body(spec, body, partial=partial)
     if "custom_fields" in data:
         fields = await definitions(session, principal, spec.singular)
@@ -348,7 +348,7 @@ async def change(
 async def soft_delete(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> None:
-    record = (await fetch(session, spec, principal, raw_id, for_update=True))[0]
+    record = await fetch_for_change(session, spec, principal, raw_id)
     record.deleted_at = utcnow()
     await session.flush()
 
@@ -356,7 +356,7 @@ async def soft_delete(
 async def restore(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> dict[str, Any]:
-    record = (await fetch(session, spec, principal, raw_id, deleted=True, for_update=True))[0]
+    record = await fetch_for_change(session, spec, principal, raw_id, deleted=True)
     values = {name: getattr(record, name) for name in spec.unique}
     await check_unique(session, spec, principal.org_id, values, record.id)
     record.deleted_at = None

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Table
 
 from crm.records.fields import Description, Email, Phone, Tag
 from crm.records.models import RecordMixin, ordering_indexes
@@ -79,6 +80,12 @@ class EntitySpec:
     # The values an enum field may hold (and be filtered on), field by field.
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     example: Mapping[str, Any] | None = None  # a create body, for the API document
+
+    @property
+    def table(self) -> Table:
+        """The model's table, for statements in Core."""
+        table: Table = self.model.__table__  # type: ignore[attr-defined]
+        return table
 
     @property
     def name(self) -> str:
