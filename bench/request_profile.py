@@ -188,11 +188,12 @@ async def run(url: str, profile: str | None, n: int, py_spy: bool) -> None:
     app = create_app(make_settings(url, rate_limit="off", redis_url=None, log_level="WARNING"))
     call = Call(app)
     statements: list[str] = []
-    event.listen(
-        app.state.db.engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_: statements.append(statement),
-    )
+    for engine in app.state.db.engines:
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_: statements.append(statement),
+        )
     with tempfile.TemporaryDirectory() as tmp:
         token, lead_id = await seed(call, Path(tmp))
     table = cases(call, token, lead_id)

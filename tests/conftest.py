@@ -210,15 +210,17 @@ class StatementCounter:
 def count_statements(app: FastAPI) -> Iterator[StatementCounter]:
     """Counts the SQL statements the app sends while the block runs."""
     counter = StatementCounter()
-    engine = app.state.db.engine.sync_engine
+    engines = [engine.sync_engine for engine in app.state.db.engines]
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         # Transaction control (SQLite's explicit BEGIN) is no query.
         if statement.split(" ", 1)[0].upper() not in TRANSACTION_CONTROL:
             counter.statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield counter
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

@@ -73,7 +73,8 @@ async def test_requests_by_route_template_and_status_without_tenant_data(
         frozenset({"method": "GET", "route": LEAD_ROUTE, "status": "200"}.items()),
     )
     assert scrape[latency] == 3
-    assert scrape[("crm_db_pool_size", frozenset())] == app.state.db.engine.pool.size()
+    sizes = [engine.pool.size() for engine in app.state.db.engines]
+    assert scrape[("crm_db_pool_size", frozenset())] == sum(sizes)
     # Between requests no connection is in use, and the pool holds those it opened.
     assert scrape[("crm_db_pool_checked_out", frozenset())] == 0
     assert scrape[("crm_db_pool_idle", frozenset())] >= 1
@@ -102,7 +103,7 @@ def test_a_scrape_answers_for_every_worker(database_url: str) -> None:
             return samples(response.text)
 
         # Each worker reports its pool as it starts: both are up when the sizes add up.
-        both = 2 * Database(database_url).engine.pool.size()
+        both = 2 * sum(engine.pool.size() for engine in Database(database_url).engines)
         deadline = time.monotonic() + STARTUP_SECONDS
         while (size := scrape()[("crm_db_pool_size", frozenset())]) < both:
             assert time.monotonic() < deadline, f"one worker's pool only: {size}"

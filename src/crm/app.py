@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = Database(settings.database_url, settings.database_pool_size)
     limiter = RateLimiter(settings)
-    metrics = Metrics(database.engine) if settings.metrics else None
+    metrics = Metrics(database.engines) if settings.metrics else None
 
     logs.configure(settings)
 

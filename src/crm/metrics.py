@@ -31,25 +31,31 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNROUTED = "none"
 # The API answers most requests in milliseconds; uploads take seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-# The pool's gauges, by the SQLAlchemy pool method that gives each figure (a QueuePool, as
-# both databases have, has them all; a pool without one has no such gauge).
+# The pools' gauges, by the SQLAlchemy pool method that gives each figure (a QueuePool, as
+# both databases have, has them all; a pool without one has no such gauge), summed over the
+# instance's pools (PostgreSQL has a second one for lists).
 POOL_GAUGES = {
-    "size": ("crm_db_pool_size", "Connections the database pool keeps once made (its size)."),
+    "size": ("crm_db_pool_size", "Connections the database pools keep once made (their size)."),
     "checkedout": ("crm_db_pool_checked_out", "Database connections in use by requests."),
-    "checkedin": ("crm_db_pool_idle", "Database connections open and idle in the pool."),
-    "overflow": ("crm_db_pool_overflow", "Database connections open beyond the pool's size."),
+    "checkedin": ("crm_db_pool_idle", "Database connections open and idle in the pools."),
+    "overflow": ("crm_db_pool_overflow", "Database connections open beyond the pools' size."),
 }
 
 # A `_created` series per counter only doubles the scrape.
 disable_created_metrics()
 
 
-def pool_figures(engine: AsyncEngine) -> dict[str, int]:
-    """The figures the engine's pool has, by the pool method giving each."""
-    pool: Any = engine.sync_engine.pool  # read each time: dispose() replaces the pool
-    figures = {name: int(getattr(pool, name)()) for name in POOL_GAUGES if hasattr(pool, name)}
-    if "overflow" in figures:  # SQLAlchemy counts up from -size while the pool fills
-        figures["overflow"] = max(0, figures["overflow"])
+def pool_figures(engines: list[AsyncEngine]) -> dict[str, int]:
+    """The figures the engines' pools have, by the pool method giving each, summed."""
+    figures: dict[str, int] = {}
+    for engine in engines:
+        pool: Any = engine.sync_engine.pool  # read each time: dispose() replaces the pool
+        for name in POOL_GAUGES:
+            if hasattr(pool, name):
+                value = int(getattr(pool, name)())
+                if name == "overflow":  # SQLAlchemy counts up from -size while it fills
+                    value = max(0, value)
+                figures[name] = figures.get(name, 0) + value
     return figures
 
 
@@ -72,8 +78,8 @@ class WorkersCollector(MultiProcessCollector):
 class Metrics:
     """The figures of one app instance, in a registry of its own."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engines: list[AsyncEngine]) -> None:
+        self.engines = engines
         self.directory = os.environ.get(MULTIPROC_DIR)
         self.registry = CollectorRegistry()
         labels = ("method", "route", "status")
@@ -93,7 +99,7 @@ class Metrics:
         # Summed over the live workers: the server's pools together.
         self.pool = {
             name: Gauge(*POOL_GAUGES[name], registry=self.registry, multiprocess_mode="livesum")
-            for name in pool_figures(engine)
+            for name in pool_figures(engines)
         }
         self.pool_seen: dict[str, int] = {}
         # The label children by label values: the library's .labels() checks and locks on
@@ -117,7 +123,7 @@ class Metrics:
             self.update_pool()
 
     def update_pool(self) -> None:
-        for name, value in pool_figures(self.engine).items():
+        for name, value in pool_figures(self.engines).items():
             if self.pool_seen.get(name) != value:
                 self.pool[name].set(value)
                 self.pool_seen[name] = value

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.config import app_settings
-from crm.db import SessionDep
+from crm.db import ListSessionDep, SessionDep
 from crm.errors import ApiError
 from crm.pagination import (
     cursor_envelope,
@@ -80,7 +80,7 @@ def build_router(spec: EntitySpec) -> APIRouter:
         " `count_estimated: true`.",
     )
     async def list_endpoint(
-        request: Request, principal: CurrentPrincipal, session: SessionDep
+        request: Request, principal: CurrentPrincipal, session: ListSessionDep
     ) -> JSONResponse:
         limit = app_settings(request).exact_count_limit
         page = await list_records(session, spec, principal, request, limit)
