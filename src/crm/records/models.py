@@ -61,11 +61,15 @@ def link_fk(column: str, table: str) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(["org_id", column], [f"{table}.org_id", f"{table}.id"])
 
 
+def unique_index_name(table: str, name: str) -> str:
+    return f"uq_{table}_org_id_{name}"
+
+
 def unique_live(model: Any, name: str) -> Index:
     """The column `name` unique in the org among live records, whatever its case (declared
     after the model, whose columns it names)."""
     return Index(
-        f"uq_{model.__tablename__}_org_id_{name}",
+        unique_index_name(model.__tablename__, name),
         model.org_id,
         folded(getattr(model, name)),
         unique=True,

@@ -16,6 +16,7 @@ from crm.customfields.service import definition_body, definitions, validate_valu
 from crm.db import folded, new_uuid, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
+from crm.records.models import unique_index_name
 from crm.records.read import alive, read_bodies
 from crm.records.scope import fetch, fetch_for_change, record_statement
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
@@ -219,43 +220,22 @@ def check_exclusive(spec: EntitySpec, data: dict[str, Any], record: Any = None) 
         raise ApiError(400, dict.fromkeys(linked, reason))
 
 
-async def check_unique(
-    session: AsyncSession,
-    spec: EntitySpec,
-    org_id: uuid.UUID,
-    values: dict[str, Any],
-    record_id: uuid.UUID | None,
-) -> None:
-    """Unique fields, any case, among the org's live records (the partial unique index
-    stands behind this check for concurrent writes)."""
-    model = spec.model
-    for name in spec.unique:
-        value = values.get(name)
-        if value is None:
-            continue
-        conditions = [
-            model.org_id == org_id,
-            model.deleted_at.is_(None),
-            folded(getattr(model, name)) == folded(str(value)),
-        ]
-        if record_id is not None:
-            conditions.append(model.id != record_id)
-        if await session.scalar(select(model.id).where(*conditions).limit(1)) is not None:
-            raise duplicate(spec, name)
-
-
 def duplicate(spec: EntitySpec, name: str) -> ApiError:
     article = "An" if spec.singular[0] in "aeiou" else "A"
     return ApiError(400, {name: f"{article} {spec.singular} with this {name} already exists."})
 
 
 async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
-    """Flush; a unique index refusing a concurrent duplicate is a 400 naming the field."""
+    """Flush; the unique index of a field (unique in the org among live records, whatever
+    its case: crm.records.models.unique_live) refusing the write is a 400 naming the field.
+    The index is the check: a lookup before the write would cost a statement and still
+    need the index for concurrent writes."""
     try:
         await session.flush()
     except IntegrityError as exc:
         message = str(exc.orig).lower()
-        field = next((name for name in spec.unique if name in message), None)
+        refused = (name for name in spec.unique if unique_index_name(spec.name, name) in message)
+        field = next(refused, None)
         if field is None:
             raise
         raise duplicate(spec, field) from None
@@ -290,7 +270,6 @@ async def create(
     check_exclusive(spec, data)
     columns = await link_columns(session, spec, principal, data)
     lists = await many_ids(session, spec, principal, data)
-    await check_unique(session, spec, principal.org_id, data, None)
     now = utcnow()
     model: Any = spec.model
     record = model(
@@ -331,7 +310,6 @@ async def change(
     check_exclusive(spec, data, record)
     columns = await link_columns(session, spec, principal, data)
     lists = await many_ids(session, spec, principal, data)
-    await check_unique(session, spec, principal.org_id, data, record.id)
     for name in spec.entity_fields:
         if name in data:
             setattr(record, name, data[name])
@@ -357,8 +335,6 @@ async def restore(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> dict[str, Any]:
     record = await fetch_for_change(session, spec, principal, raw_id, deleted=True)
-    values = {name: getattr(record, name) for name in spec.unique}
-    await check_unique(session, spec, principal.org_id, values, record.id)
     record.deleted_at = None
     record.updated_at = utcnow()
     await flush_unique(session, spec)
