@@ -1,6 +1,7 @@
 """The bare baseline of bench/http_bench.py: a plain ASGI app (asyncpg + orjson, no framework,
 no auth, no validation) over the CRM's own PostgreSQL tables, answering the benchmarked
-requests with the same JSON as the API, each with one statement.
+requests with the same JSON as the API, each with one statement (and, as the API, a list
+whose count passes the exact bound a second one: EXPLAIN, for the estimate).
 
     BENCH_DATABASE_URL=postgresql://… BENCH_ORG_ID=<org> BENCH_PROFILE_ID=<creator> \\
         uvicorn bench.baseline:app --workers 2 --loop uvloop --http httptools --no-access-log
@@ -29,6 +30,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 PAGE_SIZE = 25
 # 32 connections over 2 workers: each worker has at most 16 requests in flight.
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "16"))
+# Counted as the API counts (CRM_EXACT_COUNT_LIMIT): exactly up to this many, then the
+# planner's estimate.
+EXACT_COUNT_LIMIT = int(os.environ.get("BENCH_EXACT_COUNT_LIMIT", "1000"))
+# As the API: lists planned for their values on connections of their own, the lookups by id
+# on connections that keep their plans.
+CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
 
 PROFILES = """
 LEFT JOIN profiles ap ON ap.org_id = r.org_id AND ap.id = r.assigned_to_id
@@ -74,10 +81,8 @@ ORDERABLE = {
     "contacts": {"first_name", "last_name", "email", "title"},
     "opportunities": {"name", "amount", "stage", "probability", "close_date"},
 }
-# The leads' searched text, exactly as the trigram index pgx_leads_search is built on it.
-SEARCHED = """lower((coalesce(r.title, '') || ' ' || coalesce(r.first_name, '') || ' ' ||
-coalesce(r.last_name, '') || ' ' || coalesce(r.email, '') || ' ' ||
-coalesce(r.company_name, '') || ' ' || coalesce(r.phone, '')) COLLATE "und-x-icu")"""
+# The leads' stored folded search text (migration 0008), which the trigram index covers.
+SEARCHED = "r.pgx_search"
 DEFINITIONS = """(SELECT coalesce(json_agg(json_build_object(
     'id', f.id::text, 'entity', f.entity, 'key', f.key, 'label', f.label, 'type', f.type,
     'options', f.options, 'required', f.required, 'filterable', f.filterable) ORDER BY f.key),
@@ -123,6 +128,7 @@ def order_by(entity: str, raw: str | None) -> str:
 class Baseline:
     def __init__(self) -> None:
         self.pool: asyncpg.Pool | None = None
+        self.list_pool: asyncpg.Pool | None = None
         self.org = uuid.UUID(os.environ["BENCH_ORG_ID"])
         self.profile = uuid.UUID(os.environ["BENCH_PROFILE_ID"])
 
@@ -143,16 +149,21 @@ class Baseline:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.pool = await asyncpg.create_pool(
-                    os.environ["BENCH_DATABASE_URL"],
-                    min_size=POOL_SIZE,
-                    max_size=POOL_SIZE,
-                    init=self.codecs,
-                )
+                self.pool, self.list_pool = [
+                    await asyncpg.create_pool(
+                        os.environ["BENCH_DATABASE_URL"],
+                        min_size=POOL_SIZE,
+                        max_size=POOL_SIZE,
+                        init=self.codecs,
+                        server_settings=settings,
+                    )
+                    for settings in ({}, CUSTOM_PLANS)
+                ]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.pool is not None:
-                    await self.pool.close()
+                for pool in (self.pool, self.list_pool):
+                    if pool is not None:
+                        await pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -189,7 +200,7 @@ class Baseline:
         raise LookupError(scope["path"])
 
     async def list(self, scope: Scope, entity: str) -> dict[str, Any]:
-        assert self.pool is not None
+        assert self.list_pool is not None
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         page = int(query.get("page", "1"))
         page_size = int(query.get("page_size", PAGE_SIZE))
@@ -211,25 +222,36 @@ class Baseline:
             else:
                 raise LookupError(key)
         where = " AND ".join(conditions)
-        args += [page_size, (page - 1) * page_size]
-        rows = await self.pool.fetch(
-            f"""SELECT t.total, p.* FROM (SELECT count(*) AS total FROM {entity} r WHERE {where}) t
+        args += [page_size + 1, (page - 1) * page_size]
+        # The count bounded in the statement of the page; the page one record longer, to
+        # tell whether a next one exists whatever the count.
+        rows = await self.list_pool.fetch(
+            f"""SELECT t.total, p.* FROM (SELECT count(*) AS total FROM (SELECT 1 FROM {entity} r
+                WHERE {where} LIMIT {EXACT_COUNT_LIMIT + 1}) c) t
             LEFT JOIN LATERAL (SELECT {COLUMNS[entity]} FROM {entity} r {JOINS[entity]}
                 WHERE {where} ORDER BY {order_by(entity, query.get("ordering"))}
                 LIMIT ${len(args) - 1} OFFSET ${len(args)}) p ON true""",
             *args,
         )
-        count = rows[0]["total"]
+        count, estimated = rows[0]["total"], False
+        if count > EXACT_COUNT_LIMIT:
+            plan = await self.list_pool.fetchval(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {entity} r WHERE {where}", *args[:-2]
+            )
+            plan = orjson.loads(orjson.dumps(plan))  # a Fragment of the plan's JSON text
+            count, estimated = max(int(plan[0]["Plan"]["Plan Rows"]), count), True
         results = []
-        for row in rows:
+        for row in rows[:page_size]:
             if row["id"] is not None:
                 body = record_body(row)
                 del body["total"]
                 results.append(body)
+        has_next = len(rows) > page_size
         last_page = max(1, -(-count // page_size))
         return {
             "count": count,
-            "next": page_url(scope, page + 1) if page < last_page else None,
+            "count_estimated": estimated,
+            "next": page_url(scope, page + 1) if has_next else None,
             "previous": page_url(scope, min(page - 1, last_page)) if page > 1 else None,
             "results": results,
         }

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.visitors import InternalTraversal
 from starlette.requests import Request
 
 from crm.auth.tokens import Principal
@@ -295,9 +296,16 @@ def past(ordering: Ordering, values: list[Any]) -> ColumnElement[bool]:
 
 
 class explain(Executable, ClauseElement):
-    """EXPLAIN (FORMAT JSON) of a statement, on PostgreSQL: its plan, not its rows."""
+    """EXPLAIN (FORMAT JSON) of a statement, on PostgreSQL: its plan, not its rows. Cached
+    like the statement it explains (compiled once per shape of query); its one column is
+    read by position."""
 
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [("statement", InternalTraversal.dp_clauseelement)]
+
+    @property
+    def _all_selected_columns(self) -> list[Any]:
+        return []
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
