@@ -306,7 +306,8 @@ async def explain(
 async def main(
     url: str, reuse: bool, runs: int, show_plans: bool, count_limit: int, match: str = ""
 ) -> int:
-    engine = create_engine(url, pool_size=1, max_overflow=0)
+    # Planned as the app's list pool plans (crm.db.Database.list_sessionmaker).
+    engine = create_engine(url, custom_plans=True, pool_size=1, max_overflow=0)
     if not reuse:
         await load(engine)
     else:
