@@ -5,6 +5,7 @@ new records and one executemany UPDATE per set of changed columns. Each row goes
 entity's own validation (service.validated, then validate_values for its custom fields), so
 a cell is refused with the message the JSON API gives for that value."""
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -21,6 +22,7 @@ from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origi
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Select,
     String,
     Table,
     any_,
@@ -60,6 +62,7 @@ from crm.validation import NUL_REASON
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
+YIELD_ROWS = 200  # rows validated between two turns of the event loop
 CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -323,6 +326,20 @@ class Target:
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
     ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
 
+    def carried(self) -> "Target":
+        """The record as a later batch finds it, once this batch's write of it is done: a
+        copy, as that write may still be reading this one. Its row's ctid is read again
+        when the later batch writes (an UPDATE moves the row, a new one had none)."""
+        return Target(
+            self.id,
+            False,
+            self.created_by_id,
+            self.assigned_to_id,
+            self.custom_fields,
+            dict(self.links),
+            {},
+        )
+
 
 @dataclass
 class Report:
@@ -334,6 +351,9 @@ class Report:
 
     def body(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "errors": self.errors}
+
+
+Lookups = tuple[dict[str, "Target"], dict[str, dict[str, uuid.UUID]]]
 
 
 def field_name(name: str) -> str:
@@ -358,6 +378,8 @@ class Importer:
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        # The records the batch last validated wrote, by natural key (see existing).
+        self.in_flight: dict[str, Target] = {}
         # How each column's cells become JSON values, looked up once a cell: the fields
         # written as they are typed, and the custom fields (by key).
         self.plain = {
@@ -373,13 +395,26 @@ class Importer:
     # Lookups of a batch: one statement each.
 
     async def existing(self, batch: list[Row]) -> dict[str, Target]:
+        """The records the batch's natural keys name. Those the batch before wrote are taken
+        from memory: that batch may still be being written (see import_csv)."""
         spec, model = self.spec, self.spec.model
         key = spec.natural_key
         if key is None:
             return {}
-        keys = {row.cells[key].lower() for row in batch if key in row.cells}
+        found: dict[str, Target] = {}
+        keys: set[str] = set()
+        for line in batch:
+            natural = line.cells.get(key)
+            if natural is None:
+                continue
+            natural = natural.lower()
+            before = self.in_flight.get(natural)
+            if before is not None:
+                found[natural] = before.carried()
+            else:
+                keys.add(natural)
         if not keys:
-            return {}
+            return found
         link_columns = [getattr(model, link.column) for link in spec.links]
         statement = select(
             model.id,
@@ -394,7 +429,6 @@ class Importer:
             model.deleted_at.is_(None),
             among(self.session, folded(getattr(model, key)), keys),
         )
-        found: dict[str, Target] = {}
         for row in await self.session.execute(statement.with_for_update(of=model)):
             *links, ctid = row[5:]
             found[row[1]] = Target(
@@ -550,34 +584,48 @@ class Importer:
 
     # A batch.
 
-    async def batch(self, batch: list[Row]) -> None:
+    async def lookups(self, batch: list[Row]) -> Lookups:
+        """What the batch's rows name in the database; the database's part of a batch
+        before its rows are validated."""
+        return await self.existing(batch), await self.references(batch)
+
+    async def validate(self, batch: list[Row], lookups: Lookups) -> list[Target]:
+        """The batch's rows onto their records, each row's outcome into the report: the
+        Python part of a batch, handing the event loop back every YIELD_ROWS rows so that
+        the previous batch's write, meanwhile running, can send its next statement."""
         key = self.spec.natural_key
-        known = await self.existing(batch)
-        refs = await self.references(batch)
+        known, refs = lookups
         written: dict[uuid.UUID, Target] = {}
-        for row in batch:
+        in_flight: dict[str, Target] = {}
+        report = self.report
+        for position, row in enumerate(batch, 1):
+            if position % YIELD_ROWS == 0:
+                await asyncio.sleep(0)
             if row.error is not None:
-                self.report.errors.append({"row": row.number, "errors": row.error})
+                report.errors.append({"row": row.number, "errors": row.error})
                 continue
             natural = row.cells[key].lower() if key and key in row.cells else None
             target = known.get(natural) if natural is not None else None
             if target is not None and not can_see(target, self.principal):
                 reason = INVISIBLE.format(key=key)
-                self.report.errors.append({"row": row.number, "errors": {key: reason}})
+                report.errors.append({"row": row.number, "errors": {key: reason}})
                 continue
             try:
                 result = self.apply(row, target, refs)
             except ApiError as exc:
-                self.report.errors.append({"row": row.number, "errors": exc.errors})
+                report.errors.append({"row": row.number, "errors": exc.errors})
                 continue
             written[result.id] = result
+            if natural is not None:
+                in_flight[natural] = result
             if target is None:
                 if natural is not None:
                     known[natural] = result
-                self.report.created.append({"row": row.number, "id": str(result.id)})
+                report.created.append({"row": row.number, "id": str(result.id)})
             else:
-                self.report.updated.append({"row": row.number, "id": str(result.id)})
-        await self.write(list(written.values()))
+                report.updated.append({"row": row.number, "id": str(result.id)})
+        self.in_flight = in_flight
+        return list(written.values())
 
     async def write(self, targets: list[Target]) -> None:
         """The batch's records: one multi-row INSERT, one executemany UPDATE per set of
@@ -590,6 +638,8 @@ class Importer:
         for target in targets:
             if not target.new:
                 groups.setdefault(frozenset(target.values), []).append(target.values)
+        if self.postgresql and groups:
+            await self.read_ctids([target for target in targets if not target.new])
         for group in groups.values():
             if self.postgresql:
                 # By the row's ctid (read under the row lock this batch holds, so current),
@@ -614,6 +664,18 @@ class Importer:
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
+
+    async def read_ctids(self, targets: list[Target]) -> None:
+        """The current ctid of records an earlier batch of this upload wrote (carried)."""
+        missing = {target.id: target for target in targets if target.ctid is None}
+        if not missing:
+            return
+        model = self.spec.model
+        statement: Select[Any] = select(model.id, literal_column("ctid")).where(
+            model.org_id == self.principal.org_id, among(self.session, model.id, missing)
+        )
+        for record_id, ctid in await self.session.execute(statement):
+            missing[record_id].ctid = ctid
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -708,22 +770,7 @@ async def import_csv(
         fields = await definitions(session, principal, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
-        done, analyzed = 0, 0
-        for batch in batches(read_rows(records, names)):
-            await importer.batch(batch)
-            done += len(batch)
-            if postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
-                # The planner's statistics of the table, counting this transaction's rows
-                # too (ANALYZE does): without them it takes the org's rows for a handful and
-                # looks up each batch's keys through any index on org_id, scanning them all.
-                # From a full batch on, again as they grow fourfold; skipped while another
-                # session analyzes the table.
-                table = spec.model.__tablename__  # type: ignore[attr-defined]
-                await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
-                analyzed = done
-            logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
-            if progress is not None:
-                progress(len(batch))
+        await pipeline(importer, batches(read_rows(records, names)), progress)
     finally:
         stream.detach()
     report = importer.report.body()
@@ -733,6 +780,61 @@ async def import_csv(
         upload.report = report
         await session.flush()
     return report
+
+
+async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any) -> None:
+    """Each batch: its lookups, then its rows validated while the batch before is being
+    written (SQLite runs in aiosqlite's thread, PostgreSQL in its own process), so that the
+    Python of one batch and the database's work of the other overlap. The session runs one
+    statement at a time: a batch's lookups come before the previous batch's write starts,
+    and see its records from memory (Importer.in_flight). An entity linking to its own kind
+    would need that write first: its batches take turns instead."""
+    spec, session = importer.spec, importer.session
+    model = spec.model
+    linked = [link.target for link in spec.links] + [many.target for many in spec.many]
+    overlap = model not in linked
+    table = model.__tablename__  # type: ignore[attr-defined]
+    done, analyzed = 0, 0
+
+    async def write(targets: list[Target], count: int) -> None:
+        nonlocal done, analyzed
+        await importer.write(targets)
+        done += count
+        if importer.postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
+            # The planner's statistics of the table, counting this transaction's rows
+            # too (ANALYZE does): without them it takes the org's rows for a handful and
+            # looks up each batch's keys through any index on org_id, scanning them all.
+            # From a full batch on, again as they grow fourfold; skipped while another
+            # session analyzes the table.
+            await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+            analyzed = done
+        logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
+        if progress is not None:
+            progress(count)
+
+    previous: tuple[list[Target], int] | None = None
+    batch = next(rows, None)
+    while batch is not None:
+        if previous is not None and not overlap:
+            await write(*previous)
+            previous, importer.in_flight = None, {}
+        lookups = await importer.lookups(batch)
+        writing = asyncio.create_task(write(*previous)) if previous is not None else None
+        try:
+            targets = await importer.validate(batch, lookups)
+            count, batch = len(batch), next(rows, None)
+        finally:
+            if writing is not None:
+                # Also when reading or validating failed: the session is the write's until
+                # it ends, and that failure is the one to report.
+                await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # retrieved: a failed write then is no warning
+        if writing is not None:
+            writing.result()
+        previous = targets, count
+    if previous is not None:
+        await write(*previous)
 
 
 def being_imported() -> ApiError:
