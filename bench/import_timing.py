@@ -65,8 +65,9 @@ async def timed(url: str, data: bytes, runs: int) -> None:
             answer = response.json()
             counts = "/".join(str(len(answer[name])) for name in ("created", "updated", "errors"))
             rows = sum(len(entries) for entries in answer.values())
+            rate = rows / seconds
             print(
-                f"{response.status_code} {counts} in {seconds:.2f} s ({rows / seconds:,.0f} rows/s),"
+                f"{response.status_code} {counts} in {seconds:.2f} s ({rate:,.0f} rows/s),"
                 f" CPU {cpu:.2f} s, answer {digest(answer)}",
                 flush=True,
             )
