@@ -22,7 +22,6 @@ from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origi
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
-    Select,
     String,
     Table,
     any_,
@@ -671,7 +670,7 @@ class Importer:
         if not missing:
             return
         model = self.spec.model
-        statement: Select[Any] = select(model.id, literal_column("ctid")).where(
+        statement = select(model.id, literal_column("ctid", NullType())).where(
             model.org_id == self.principal.org_id, among(self.session, model.id, missing)
         )
         for record_id, ctid in await self.session.execute(statement):
