@@ -13,7 +13,8 @@ import logging
 import re
 import types
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -27,14 +28,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     literal_column,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import NullType
 
@@ -659,7 +660,7 @@ class Importer:
                 ]
                 await self.session.execute(statement, rows)
             else:
-                await self.session.execute(update(model), group)
+                await update_rows_sqlite(self.session, model.__table__, group)  # type: ignore[attr-defined]
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
@@ -677,19 +678,12 @@ class Importer:
             missing[record_id].ctid = ctid
 
 
-async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Complete rows (each with the same keys) in one statement: COPY on PostgreSQL, an
-    executemany INSERT on SQLite. Neither the ORM nor a Core INSERT: their bookkeeping per
-    row and per value costs more than the database's own work. The values go through each
-    column type's own bind processor, one column at a time, and a column holding one value
-    in every row (the org, the importing member) is converted once."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    keys = list(rows[0])
-    statement = None
-    if dialect.name != "postgresql":
-        statement = insert(table).compile(dialect=dialect, column_keys=keys)
-        keys = list(statement.positiontup or ())  # the order of its parameters
+def bound_columns(
+    dialect: Dialect, table: Table, rows: list[dict[str, Any]], keys: list[str]
+) -> list[list[Any]]:
+    """The rows' values as the driver takes them, a column at a time through the column
+    type's own bind processor; a column holding one value in every row (the org, the
+    importing member) is converted once."""
     columns: list[list[Any]] = []
     for key in keys:
         values = [row[key] for row in rows]
@@ -701,13 +695,65 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
             else:
                 values = list(map(process, values))
         columns.append(values)
-    records = list(zip(*columns, strict=True))
-    if statement is None:
+    return columns
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Complete rows (each with the same keys) in one statement: COPY on PostgreSQL, an
+    executemany INSERT on SQLite. Neither the ORM nor a Core INSERT: their bookkeeping per
+    row and per value costs more than the database's own work. (One multi-row INSERT on
+    SQLite would need a statement journal, one row each does not.)"""
+    connection = await session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    records = list(zip(*bound_columns(dialect, table, rows, keys), strict=True))
+    if dialect.name == "postgresql":
         raw = await connection.get_raw_connection()
         copy = raw.driver_connection.copy_records_to_table  # type: ignore[union-attr]
         await copy(table.name, records=records, columns=keys)
-    else:
-        await connection.exec_driver_sql(str(statement), records)
+        return
+    quote = dialect.identifier_preparer.quote
+    names, values = ", ".join(map(quote, keys)), ", ".join("?" * len(keys))
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"
+    await connection.exec_driver_sql(statement, records)
+
+
+async def update_rows_sqlite(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    """Existing rows (each with the same keys, the primary key among them) changed by one
+    executemany UPDATE, its values converted as insert_rows converts them (the ORM's bulk
+    UPDATE costs several times more per row)."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    changed = [key for key in rows[0] if key not in KEY]
+    records = list(zip(*bound_columns(dialect, table, rows, [*changed, *KEY]), strict=True))
+    quote = dialect.identifier_preparer.quote
+    settings = ", ".join(f"{quote(key)} = ?" for key in changed)
+    statement = f"UPDATE {quote(table.name)} SET {settings} WHERE org_id = ? AND id = ?"
+    await connection.exec_driver_sql(statement, records)
+
+
+# SQLite's page cache while an upload runs, given back when it ends: room for the pages of
+# the new rows' indexes (each row goes into every one, most at random places; with the default
+# of 2 MiB the transaction's pages are written out to the WAL and read back again and again).
+SQLITE_UPLOAD = {"cache_size": f"-{64 * 1024}"}
+
+
+@asynccontextmanager
+async def sqlite_settings(session: AsyncSession) -> AsyncIterator[None]:
+    before = {name: await session.scalar(text(f"PRAGMA {name}")) for name in SQLITE_UPLOAD}
+    for name, value in SQLITE_UPLOAD.items():
+        await session.execute(text(f"PRAGMA {name} = {value}"))
+    try:
+        yield
+    except BaseException:
+        with suppress(SQLAlchemyError):  # the failure is the one to report
+            for name, value in before.items():
+                await session.execute(text(f"PRAGMA {name} = {int(value)}"))
+        raise
+    for name, value in before.items():
+        await session.execute(text(f"PRAGMA {name} = {int(value)}"))
 
 
 async def import_csv(
@@ -722,6 +768,20 @@ async def import_csv(
     """Import a CSV file of records into the caller's org, in the session's transaction
     (rolled back for a dry run). `progress`, when given, is called with the number of rows
     of each batch written."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await import_file(session, spec, principal, file, dry_run, progress)
+    async with sqlite_settings(session):
+        return await import_file(session, spec, principal, file, dry_run, progress)
+
+
+async def import_file(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    file: IO[bytes],
+    dry_run: bool,
+    progress: Any,
+) -> dict[str, Any]:
     digest = file_digest(file)
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql and not dry_run:
@@ -791,7 +851,7 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
     spec, session = importer.spec, importer.session
     model = spec.model
     linked = [link.target for link in spec.links] + [many.target for many in spec.many]
-    overlap = model not in linked
+    overlap = importer.postgresql and model not in linked
     table = model.__tablename__  # type: ignore[attr-defined]
     done, analyzed = 0, 0
 
