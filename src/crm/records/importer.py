@@ -842,12 +842,15 @@ async def import_file(
 
 
 async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any) -> None:
-    """Each batch: its lookups, then its rows validated while the batch before is being
-    written (SQLite runs in aiosqlite's thread, PostgreSQL in its own process), so that the
-    Python of one batch and the database's work of the other overlap. The session runs one
-    statement at a time: a batch's lookups come before the previous batch's write starts,
-    and see its records from memory (Importer.in_flight). An entity linking to its own kind
-    would need that write first: its batches take turns instead."""
+    """Each batch: its lookups, then its rows validated while the batch before is written.
+    On PostgreSQL that write (COPY, UPDATE, ANALYZE) runs in the server's process, so that
+    the Python of one batch and the database's work of the other overlap. The session runs
+    one statement at a time: a batch's lookups come before the previous batch's write
+    starts, and see its records from memory (Importer.in_flight). On SQLite the batches take
+    turns: the unique index on lower(<natural key>) calls the app's Python lower() for each
+    row written, so aiosqlite's thread would wait for the GIL a row while this one
+    validates. So do the batches of an entity linking to its own kind, whose lookups need
+    the previous batch written."""
     spec, session = importer.spec, importer.session
     model = spec.model
     linked = [link.target for link in spec.links] + [many.target for many in spec.many]
