@@ -889,14 +889,26 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
             if writing is not None:
                 # Also when reading or validating failed: the session is the write's until
                 # it ends, and that failure is the one to report.
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()  # retrieved: a failed write then is no warning
+                await settled(writing)
         if writing is not None:
             writing.result()
         previous = targets, count
     if previous is not None:
         await write(*previous)
+
+
+async def settled(task: asyncio.Task[None]) -> None:
+    """The task ended (its failure retrieved, not raised). If this wait is cancelled, the
+    task is cancelled too and waited for: the session is the task's until it ends."""
+    try:
+        await asyncio.wait([task])
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait([task])
+        raise
+    finally:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a failed write then is no warning
 
 
 def being_imported() -> ApiError:
