@@ -1,7 +1,8 @@
 """CSV upload of records (CONTRACT §5). A file is read as a stream and written in batches of
 rows with set-based statements, in the caller's one transaction: per batch one lookup of the
 natural keys, one per link field, one COPY (PostgreSQL) or executemany INSERT (SQLite) of the
-new records and one executemany UPDATE per set of changed columns. Each row goes through the
+new records and one executemany UPDATE per set of changed columns; on PostgreSQL a batch is
+written while the next one is validated (see pipeline). Each row goes through the
 entity's own validation (service.validated, then validate_values for its custom fields), so
 a cell is refused with the message the JSON API gives for that value."""
 
@@ -396,7 +397,7 @@ class Importer:
 
     async def existing(self, batch: list[Row]) -> dict[str, Target]:
         """The records the batch's natural keys name. Those the batch before wrote are taken
-        from memory: that batch may still be being written (see import_csv)."""
+        from memory: that batch may still be being written (see pipeline)."""
         spec, model = self.spec, self.spec.model
         key = spec.natural_key
         if key is None:
@@ -722,8 +723,8 @@ async def update_rows_sqlite(
     session: AsyncSession, table: Table, rows: list[dict[str, Any]]
 ) -> None:
     """Existing rows (each with the same keys, the primary key among them) changed by one
-    executemany UPDATE, its values converted as insert_rows converts them (the ORM's bulk
-    UPDATE costs several times more per row)."""
+    executemany UPDATE, its values converted as insert_rows converts them rather than by
+    the ORM's bulk UPDATE."""
     connection = await session.connection()
     dialect = connection.dialect
     changed = [key for key in rows[0] if key not in KEY]
