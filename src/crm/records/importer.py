@@ -898,18 +898,18 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
         await write(*previous)
 
 
-async def settled(task: asyncio.Task[None]) -> None:
-    """The task ended (its failure retrieved, not raised). If this wait is cancelled, the
-    task is cancelled too and waited for: the session is the task's until it ends."""
+async def settled(writing: asyncio.Future[None]) -> None:
+    """The write ended (its failure retrieved, not raised). If this wait is cancelled, the
+    write is cancelled too and waited for: the session is the write's until it ends."""
     try:
-        await asyncio.wait([task])
+        await asyncio.wait([writing])
     except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.wait([task])
+        writing.cancel()
+        await asyncio.wait([writing])
         raise
     finally:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: a failed write then is no warning
+        if writing.done() and not writing.cancelled():
+            writing.exception()  # retrieved: a failed write then is no warning
 
 
 def being_imported() -> ApiError:
