@@ -166,14 +166,23 @@ async def copy_baseline(url: str, org_id: str) -> dict[str, float]:
         await conn.execute("DROP TABLE IF EXISTS leads_copy")
         await conn.execute("CREATE TABLE leads_copy (LIKE leads INCLUDING ALL)")
         org = uuid.UUID(org_id)
+        # The columns a COPY writes: not the generated ones, which the table computes.
+        columns = [
+            row["column_name"]
+            for row in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'leads'"
+                " AND is_generated = 'NEVER' ORDER BY ordinal_position"
+            )
+        ]
         data = io.BytesIO()
+        listed = ", ".join(f'"{column}"' for column in columns)
         await conn.copy_from_query(
-            "SELECT * FROM leads WHERE org_id = $1", org, output=data, format="binary"
+            f"SELECT {listed} FROM leads WHERE org_id = $1", org, output=data, format="binary"
         )
         rows = await conn.fetchval("SELECT count(*) FROM leads WHERE org_id = $1", org)
         data.seek(0)
         started = time.perf_counter()
-        await conn.copy_to_table("leads_copy", source=data, format="binary")
+        await conn.copy_to_table("leads_copy", source=data, columns=columns, format="binary")
         seconds = time.perf_counter() - started
         await conn.execute("DROP TABLE leads_copy")
         version = await conn.fetchval("SHOW server_version")

@@ -465,3 +465,79 @@ async def test_earlier_rows_count_across_batches(
     assert set(got) == set(created.values())
     assert got[created[2]]["tags"] == ["c"]
     assert got[created[3]]["tags"] == ["e"]
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_a_record_changed_by_batch_after_batch_keeps_every_change(
+    api: httpx.AsyncClient, world: World, entity: Entity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that exists before the upload, and one the upload creates, changed again by
+    the next batch, by the one after and by one further on: each change lands on what the
+    batches before wrote (custom fields merged, the last tags)."""
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    await define(api, world.admin, entity, "score", "number")
+    await define(api, world.admin, entity, "tier", "text")
+    old, new = entity.key_value(), entity.key_value()
+    body = {entity.required: "Before", entity.key: old, "custom_fields": {"tier": "gold"}}
+    if entity.key == entity.required:
+        body = {entity.key: old, "custom_fields": {"tier": "gold"}}
+    created = await api.post(entity.url, json=body, headers=world.admin.headers)
+    assert created.status_code == 201, created.text
+    old_id = created.json()["id"]
+    if entity.key == entity.required:
+        header = f"{entity.key},tags,cf_score,cf_tier"
+        first = f"{new},n1,,bronze"
+    else:
+        header = f"{entity.required},{entity.key},tags,cf_score,cf_tier"
+        first = f"New,{new},n1,,bronze"
+
+    def change(key: str, tags: str, score: str, tier: str) -> str:
+        cells = [key, tags, score, tier]
+        return ",".join(cells if entity.key == entity.required else ["", *cells])
+
+    lines = [
+        change(old, "a", "1", ""),  # batch 1 (rows 2, 3)
+        first,
+        change(old.upper(), "b", "", ""),  # batch 2: both again
+        change(new, "", "7", ""),
+        change(old, "", "3", "silver"),  # batch 3: both again
+        change(new.upper(), "c", "", ""),
+        first.replace(new, entity.key_value()),  # batch 4: neither
+        first.replace(new, entity.key_value()),
+        change(old, "d", "", ""),  # batch 5: both, two batches on
+        change(new, "", "", "iron"),
+    ]
+    answer = report(await upload(api, world.admin, entity, csv_text(header, *lines)))
+    assert answer["errors"] == []
+    assert rows(answer["created"]) == [3, 8, 9]
+    new_id = answer["created"][0]["id"]
+    updated = {entry["row"]: entry["id"] for entry in answer["updated"]}
+    assert updated == {
+        2: old_id,
+        4: old_id,
+        6: old_id,
+        10: old_id,
+        5: new_id,
+        7: new_id,
+        11: new_id,
+    }
+    got = {record["id"]: record for record in await records(api, world.admin, entity)}
+    assert got[old_id]["tags"] == ["d"]
+    assert got[old_id]["custom_fields"] == {"score": 3, "tier": "silver"}
+    assert got[new_id]["tags"] == ["c"]
+    assert got[new_id]["custom_fields"] == {"score": 7, "tier": "iron"}
+
+
+async def test_a_later_batch_that_is_not_utf8_leaves_nothing_written(
+    api: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is refused while an earlier batch may still be being written: a 400, and the
+    upload's earlier batches are not kept."""
+    monkeypatch.setattr(importer, "BATCH_ROWS", 2)
+    entity = ENTITIES[0]
+    good = [f"Lead {n},{entity.key_value()}" for n in range(6)]
+    content = csv_text("title,email", *good) + "Caf\xe9,x@example.com\n".encode("latin-1")
+    response = await upload(api, world.admin, entity, content)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"] == {"file": "The file is not UTF-8 text."}
+    assert await records(api, world.admin, entity) == []

@@ -1,10 +1,12 @@
 """CSV upload of records (CONTRACT §5). A file is read as a stream and written in batches of
 rows with set-based statements, in the caller's one transaction: per batch one lookup of the
 natural keys, one per link field, one COPY (PostgreSQL) or executemany INSERT (SQLite) of the
-new records and one executemany UPDATE per set of changed columns. Each row goes through the
+new records and one executemany UPDATE per set of changed columns; on PostgreSQL a batch is
+written while the next one is validated (see pipeline). Each row goes through the
 entity's own validation (service.validated, then validate_values for its custom fields), so
 a cell is refused with the message the JSON API gives for that value."""
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -12,7 +14,8 @@ import logging
 import re
 import types
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -26,14 +29,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     literal_column,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.sqltypes import NullType
 
@@ -60,6 +63,7 @@ from crm.validation import NUL_REASON
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
+YIELD_ROWS = 200  # rows validated between two turns of the event loop
 CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -323,6 +327,20 @@ class Target:
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
     ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
 
+    def carried(self) -> "Target":
+        """The record as a later batch finds it, once this batch's write of it is done: a
+        copy, as that write may still be reading this one. Its row's ctid is read again
+        when the later batch writes (an UPDATE moves the row, a new one had none)."""
+        return Target(
+            self.id,
+            False,
+            self.created_by_id,
+            self.assigned_to_id,
+            self.custom_fields,
+            dict(self.links),
+            {},
+        )
+
 
 @dataclass
 class Report:
@@ -334,6 +352,9 @@ class Report:
 
     def body(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "errors": self.errors}
+
+
+Lookups = tuple[dict[str, "Target"], dict[str, dict[str, uuid.UUID]]]
 
 
 def field_name(name: str) -> str:
@@ -358,6 +379,8 @@ class Importer:
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        # The records the batch last validated wrote, by natural key (see existing).
+        self.in_flight: dict[str, Target] = {}
         # How each column's cells become JSON values, looked up once a cell: the fields
         # written as they are typed, and the custom fields (by key).
         self.plain = {
@@ -373,13 +396,26 @@ class Importer:
     # Lookups of a batch: one statement each.
 
     async def existing(self, batch: list[Row]) -> dict[str, Target]:
+        """The records the batch's natural keys name. Those the batch before wrote are taken
+        from memory: that batch may still be being written (see pipeline)."""
         spec, model = self.spec, self.spec.model
         key = spec.natural_key
         if key is None:
             return {}
-        keys = {row.cells[key].lower() for row in batch if key in row.cells}
+        found: dict[str, Target] = {}
+        keys: set[str] = set()
+        for line in batch:
+            natural = line.cells.get(key)
+            if natural is None:
+                continue
+            natural = natural.lower()
+            before = self.in_flight.get(natural)
+            if before is not None:
+                found[natural] = before.carried()
+            else:
+                keys.add(natural)
         if not keys:
-            return {}
+            return found
         link_columns = [getattr(model, link.column) for link in spec.links]
         statement = select(
             model.id,
@@ -394,7 +430,6 @@ class Importer:
             model.deleted_at.is_(None),
             among(self.session, folded(getattr(model, key)), keys),
         )
-        found: dict[str, Target] = {}
         for row in await self.session.execute(statement.with_for_update(of=model)):
             *links, ctid = row[5:]
             found[row[1]] = Target(
@@ -550,34 +585,48 @@ class Importer:
 
     # A batch.
 
-    async def batch(self, batch: list[Row]) -> None:
+    async def lookups(self, batch: list[Row]) -> Lookups:
+        """What the batch's rows name in the database; the database's part of a batch
+        before its rows are validated."""
+        return await self.existing(batch), await self.references(batch)
+
+    async def validate(self, batch: list[Row], lookups: Lookups) -> list[Target]:
+        """The batch's rows onto their records, each row's outcome into the report: the
+        Python part of a batch, handing the event loop back every YIELD_ROWS rows so that
+        the previous batch's write, meanwhile running, can send its next statement."""
         key = self.spec.natural_key
-        known = await self.existing(batch)
-        refs = await self.references(batch)
+        known, refs = lookups
         written: dict[uuid.UUID, Target] = {}
-        for row in batch:
+        in_flight: dict[str, Target] = {}
+        report = self.report
+        for position, row in enumerate(batch, 1):
+            if position % YIELD_ROWS == 0:
+                await asyncio.sleep(0)
             if row.error is not None:
-                self.report.errors.append({"row": row.number, "errors": row.error})
+                report.errors.append({"row": row.number, "errors": row.error})
                 continue
             natural = row.cells[key].lower() if key and key in row.cells else None
             target = known.get(natural) if natural is not None else None
             if target is not None and not can_see(target, self.principal):
                 reason = INVISIBLE.format(key=key)
-                self.report.errors.append({"row": row.number, "errors": {key: reason}})
+                report.errors.append({"row": row.number, "errors": {key: reason}})
                 continue
             try:
                 result = self.apply(row, target, refs)
             except ApiError as exc:
-                self.report.errors.append({"row": row.number, "errors": exc.errors})
+                report.errors.append({"row": row.number, "errors": exc.errors})
                 continue
             written[result.id] = result
+            if natural is not None:
+                in_flight[natural] = result
             if target is None:
                 if natural is not None:
                     known[natural] = result
-                self.report.created.append({"row": row.number, "id": str(result.id)})
+                report.created.append({"row": row.number, "id": str(result.id)})
             else:
-                self.report.updated.append({"row": row.number, "id": str(result.id)})
-        await self.write(list(written.values()))
+                report.updated.append({"row": row.number, "id": str(result.id)})
+        self.in_flight = in_flight
+        return list(written.values())
 
     async def write(self, targets: list[Target]) -> None:
         """The batch's records: one multi-row INSERT, one executemany UPDATE per set of
@@ -590,6 +639,8 @@ class Importer:
         for target in targets:
             if not target.new:
                 groups.setdefault(frozenset(target.values), []).append(target.values)
+        if self.postgresql and groups:
+            await self.read_ctids([target for target in targets if not target.new])
         for group in groups.values():
             if self.postgresql:
                 # By the row's ctid (read under the row lock this batch holds, so current),
@@ -610,25 +661,30 @@ class Importer:
                 ]
                 await self.session.execute(statement, rows)
             else:
-                await self.session.execute(update(model), group)
+                await update_rows_sqlite(self.session, model.__table__, group)  # type: ignore[attr-defined]
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
 
+    async def read_ctids(self, targets: list[Target]) -> None:
+        """The current ctid of records an earlier batch of this upload wrote (carried)."""
+        missing = {target.id: target for target in targets if target.ctid is None}
+        if not missing:
+            return
+        model = self.spec.model
+        statement = select(model.id, literal_column("ctid", NullType())).where(
+            model.org_id == self.principal.org_id, among(self.session, model.id, missing)
+        )
+        for record_id, ctid in await self.session.execute(statement):
+            missing[record_id].ctid = ctid
 
-async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Complete rows (each with the same keys) in one statement: COPY on PostgreSQL, an
-    executemany INSERT on SQLite. Neither the ORM nor a Core INSERT: their bookkeeping per
-    row and per value costs more than the database's own work. The values go through each
-    column type's own bind processor, one column at a time, and a column holding one value
-    in every row (the org, the importing member) is converted once."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    keys = list(rows[0])
-    statement = None
-    if dialect.name != "postgresql":
-        statement = insert(table).compile(dialect=dialect, column_keys=keys)
-        keys = list(statement.positiontup or ())  # the order of its parameters
+
+def bound_columns(
+    dialect: Dialect, table: Table, rows: list[dict[str, Any]], keys: list[str]
+) -> list[list[Any]]:
+    """The rows' values as the driver takes them, a column at a time through the column
+    type's own bind processor; a column holding one value in every row (the org, the
+    importing member) is converted once."""
     columns: list[list[Any]] = []
     for key in keys:
         values = [row[key] for row in rows]
@@ -640,13 +696,65 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
             else:
                 values = list(map(process, values))
         columns.append(values)
-    records = list(zip(*columns, strict=True))
-    if statement is None:
+    return columns
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Complete rows (each with the same keys) in one statement: COPY on PostgreSQL, an
+    executemany INSERT on SQLite. Neither the ORM nor a Core INSERT: their bookkeeping per
+    row and per value costs more than the database's own work. (One multi-row INSERT on
+    SQLite would need a statement journal, one row each does not.)"""
+    connection = await session.connection()
+    dialect = connection.dialect
+    keys = list(rows[0])
+    records = list(zip(*bound_columns(dialect, table, rows, keys), strict=True))
+    if dialect.name == "postgresql":
         raw = await connection.get_raw_connection()
         copy = raw.driver_connection.copy_records_to_table  # type: ignore[union-attr]
         await copy(table.name, records=records, columns=keys)
-    else:
-        await connection.exec_driver_sql(str(statement), records)
+        return
+    quote = dialect.identifier_preparer.quote
+    names, values = ", ".join(map(quote, keys)), ", ".join("?" * len(keys))
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"
+    await connection.exec_driver_sql(statement, records)
+
+
+async def update_rows_sqlite(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    """Existing rows (each with the same keys, the primary key among them) changed by one
+    executemany UPDATE, its values converted as insert_rows converts them rather than by
+    the ORM's bulk UPDATE."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    changed = [key for key in rows[0] if key not in KEY]
+    records = list(zip(*bound_columns(dialect, table, rows, [*changed, *KEY]), strict=True))
+    quote = dialect.identifier_preparer.quote
+    settings = ", ".join(f"{quote(key)} = ?" for key in changed)
+    statement = f"UPDATE {quote(table.name)} SET {settings} WHERE org_id = ? AND id = ?"
+    await connection.exec_driver_sql(statement, records)
+
+
+# SQLite's page cache while an upload runs, given back when it ends: room for the pages of
+# the new rows' indexes (each row goes into every one, most at random places; with the default
+# of 2 MiB the transaction's pages are written out to the WAL and read back again and again).
+SQLITE_UPLOAD = {"cache_size": f"-{64 * 1024}"}
+
+
+@asynccontextmanager
+async def sqlite_settings(session: AsyncSession) -> AsyncIterator[None]:
+    before = {name: await session.scalar(text(f"PRAGMA {name}")) for name in SQLITE_UPLOAD}
+    for name, value in SQLITE_UPLOAD.items():
+        await session.execute(text(f"PRAGMA {name} = {value}"))
+    try:
+        yield
+    except BaseException:
+        with suppress(SQLAlchemyError):  # the failure is the one to report
+            for name, value in before.items():
+                await session.execute(text(f"PRAGMA {name} = {int(value)}"))
+        raise
+    for name, value in before.items():
+        await session.execute(text(f"PRAGMA {name} = {int(value)}"))
 
 
 async def import_csv(
@@ -661,6 +769,20 @@ async def import_csv(
     """Import a CSV file of records into the caller's org, in the session's transaction
     (rolled back for a dry run). `progress`, when given, is called with the number of rows
     of each batch written."""
+    if session.get_bind().dialect.name == "postgresql":
+        return await import_file(session, spec, principal, file, dry_run, progress)
+    async with sqlite_settings(session):
+        return await import_file(session, spec, principal, file, dry_run, progress)
+
+
+async def import_file(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    file: IO[bytes],
+    dry_run: bool,
+    progress: Any,
+) -> dict[str, Any]:
     digest = file_digest(file)
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql and not dry_run:
@@ -708,22 +830,7 @@ async def import_csv(
         fields = await definitions(session, principal, spec.singular)
         names = check_header(spec, header, fields)
         importer = Importer(session, spec, principal, fields)
-        done, analyzed = 0, 0
-        for batch in batches(read_rows(records, names)):
-            await importer.batch(batch)
-            done += len(batch)
-            if postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
-                # The planner's statistics of the table, counting this transaction's rows
-                # too (ANALYZE does): without them it takes the org's rows for a handful and
-                # looks up each batch's keys through any index on org_id, scanning them all.
-                # From a full batch on, again as they grow fourfold; skipped while another
-                # session analyzes the table.
-                table = spec.model.__tablename__  # type: ignore[attr-defined]
-                await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
-                analyzed = done
-            logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
-            if progress is not None:
-                progress(len(batch))
+        await pipeline(importer, batches(read_rows(records, names)), progress)
     finally:
         stream.detach()
     report = importer.report.body()
@@ -733,6 +840,76 @@ async def import_csv(
         upload.report = report
         await session.flush()
     return report
+
+
+async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any) -> None:
+    """Each batch: its lookups, then its rows validated while the batch before is written.
+    On PostgreSQL that write (COPY, UPDATE, ANALYZE) runs in the server's process, so that
+    the Python of one batch and the database's work of the other overlap. The session runs
+    one statement at a time: a batch's lookups come before the previous batch's write
+    starts, and see its records from memory (Importer.in_flight). On SQLite the batches take
+    turns: the unique index on lower(<natural key>) calls the app's Python lower() for each
+    row written, so aiosqlite's thread would wait for the GIL a row while this one
+    validates. So do the batches of an entity linking to its own kind, whose lookups need
+    the previous batch written."""
+    spec, session = importer.spec, importer.session
+    model = spec.model
+    linked = [link.target for link in spec.links] + [many.target for many in spec.many]
+    overlap = importer.postgresql and model not in linked
+    table = model.__tablename__  # type: ignore[attr-defined]
+    done, analyzed = 0, 0
+
+    async def write(targets: list[Target], count: int) -> None:
+        nonlocal done, analyzed
+        await importer.write(targets)
+        done += count
+        if importer.postgresql and done >= max(BATCH_ROWS, 4 * analyzed):
+            # The planner's statistics of the table, counting this transaction's rows
+            # too (ANALYZE does): without them it takes the org's rows for a handful and
+            # looks up each batch's keys through any index on org_id, scanning them all.
+            # From a full batch on, again as they grow fourfold; skipped while another
+            # session analyzes the table.
+            await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+            analyzed = done
+        logger.debug("upload into %s: %d rows written, not committed yet", spec.name, done)
+        if progress is not None:
+            progress(count)
+
+    previous: tuple[list[Target], int] | None = None
+    batch = next(rows, None)
+    while batch is not None:
+        if previous is not None and not overlap:
+            await write(*previous)
+            previous, importer.in_flight = None, {}
+        lookups = await importer.lookups(batch)
+        writing = asyncio.create_task(write(*previous)) if previous is not None else None
+        try:
+            targets = await importer.validate(batch, lookups)
+            count, batch = len(batch), next(rows, None)
+        finally:
+            if writing is not None:
+                # Also when reading or validating failed: the session is the write's until
+                # it ends, and that failure is the one to report.
+                await settled(writing)
+        if writing is not None:
+            writing.result()
+        previous = targets, count
+    if previous is not None:
+        await write(*previous)
+
+
+async def settled(writing: asyncio.Future[None]) -> None:
+    """The write ended (its failure retrieved, not raised). If this wait is cancelled, the
+    write is cancelled too and waited for: the session is the write's until it ends."""
+    try:
+        await asyncio.wait([writing])
+    except asyncio.CancelledError:
+        writing.cancel()
+        await asyncio.wait([writing])
+        raise
+    finally:
+        if writing.done() and not writing.cancelled():
+            writing.exception()  # retrieved: a failed write then is no warning
 
 
 def being_imported() -> ApiError:
