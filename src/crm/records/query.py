@@ -15,6 +15,7 @@ from sqlalchemy import (
     ClauseElement,
     ColumnElement,
     Executable,
+    ScalarSelect,
     String,
     and_,
     bindparam,
@@ -316,29 +317,44 @@ def _explain(element: explain, compiler: Any, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + str(compiler.process(element.statement, **kw))
 
 
-async def count_records(
+TOTAL_LABEL = "total_count"
+
+
+def count_column(
+    model: Any, conditions: list[ColumnElement[bool]], dialect: str, limit: int
+) -> ScalarSelect[Any]:
+    """The number of matching records as a column of the page's own statement (one round
+    trip for both). PostgreSQL counts at most `limit` + 1 of them, so that a count never
+    reads more (see counted); SQLite counts them all."""
+    matching = select(literal(1)).select_from(model).where(*conditions)
+    if dialect == "postgresql":
+        matching = matching.limit(limit + 1)
+    return select(func.count()).select_from(matching.subquery()).correlate(None).scalar_subquery()
+
+
+async def counted(
     session: AsyncSession,
     model: Any,
     conditions: list[ColumnElement[bool]],
     dialect: str,
     limit: int,
+    rows: list[Row[Any]],
 ) -> tuple[int, bool]:
-    """The number of matching records, and whether it is an estimate. PostgreSQL counts at
-    most `limit` + 1 of them, so that a count never reads more; past that it answers the
-    planner's estimate of the rows, at least `limit` + 1. SQLite counts them all."""
-    matching = select(literal(1)).select_from(model).where(*conditions)
-    if dialect != "postgresql":
-        exact = await session.scalar(select(func.count()).select_from(matching.subquery()))
-        return int(exact or 0), False
-    bounded = select(func.count()).select_from(matching.limit(limit + 1).subquery())
-    counted = int(await session.scalar(bounded) or 0)
-    if counted <= limit:
-        return counted, False
-    plan = await session.scalar(explain(matching))
+    """The count read with the page `rows` (or alone, for a page past the end), and whether
+    it is an estimate: past `limit` PostgreSQL answers the planner's estimate of the rows,
+    at least `limit` + 1."""
+    if rows:
+        number = int(rows[0]._mapping[TOTAL_LABEL])
+    else:
+        alone = select(count_column(model, conditions, dialect, limit))
+        number = int(await session.scalar(alone) or 0)
+    if dialect != "postgresql" or number <= limit:
+        return number, False
+    plan = await session.scalar(explain(select(literal(1)).select_from(model).where(*conditions)))
     if isinstance(plan, str):
         plan = json.loads(plan)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
-    return max(estimate, counted), True
+    return max(estimate, number), True
 
 
 def tags_condition(model: Any, tags: list[str], dialect: str) -> ColumnElement[bool]:
@@ -449,17 +465,19 @@ async def read_page(
     conditions: list[ColumnElement[bool]],
     ordering: Ordering,
     limit: int,
+    count: ScalarSelect[Any],
     offset: int = 0,
 ) -> list[Row[Any]]:
-    """The page's records with what they read of linked rows. The records are chosen on
-    their table alone, then read with their links: the rows an offset skips are never
-    joined, and an unfiltered page is an index-only scan of the ordering's index."""
+    """The page's records with what they read of linked rows, each with `count` (as
+    TOTAL_LABEL). The records are chosen on their table alone, then read with their links:
+    the rows an offset skips are never joined, and an unfiltered page is an index-only scan
+    of the ordering's index."""
     model = spec.model
     chosen = select(model.org_id, model.id).where(*conditions)
     chosen = chosen.order_by(*ordering.clauses).limit(limit)
     if offset:
         chosen = chosen.offset(offset)
-    statement = read_chosen(spec, chosen.subquery("chosen"))
+    statement = read_chosen(spec, chosen.subquery("chosen")).add_columns(count.label(TOTAL_LABEL))
     return list(await session.execute(statement.order_by(*ordering.clauses)))
 
 
@@ -498,24 +516,24 @@ async def list_records(
     ]
     ordering = parse_ordering(spec, query.get("ordering"))
     cursor = parse_cursor(spec, ordering, raw_cursor) if raw_cursor else None
-    count, estimated = await count_records(session, spec.model, conditions, dialect, count_limit)
+    count = count_column(spec.model, conditions, dialect, count_limit)
     size = params.page_size
     if raw_cursor is None:
-        if params.offset >= count and not estimated:
-            # A page past the end: nothing to read (and an offset past what SQL takes is no error).
-            return ListPage(params, count, estimated, [], has_next=False)
         # One record more than the page: whether a next page exists, whatever the count.
-        rows = await read_page(session, spec, conditions, ordering, size + 1, params.offset)
+        rows = await read_page(session, spec, conditions, ordering, size + 1, count, params.offset)
+        total, estimated = await counted(
+            session, spec.model, conditions, dialect, count_limit, rows
+        )
         bodies = await read_bodies(session, spec, rows[:size])
-        return ListPage(params, count, estimated, bodies, has_next=len(rows) > size)
+        return ListPage(params, total, estimated, bodies, has_next=len(rows) > size)
 
     # By cursor: the records past the cursor's, in the ordering or (for the page before
     # it) against it, read from where an index on the ordering starts.
     before = cursor is not None and cursor.before
     scan = ordering.reversed() if before else ordering
-    if cursor is not None:
-        conditions = [*conditions, past(scan, cursor.values)]
-    rows = await read_page(session, spec, conditions, scan, size + 1)
+    scanned = [*conditions, past(scan, cursor.values)] if cursor is not None else conditions
+    rows = await read_page(session, spec, scanned, scan, size + 1, count)
+    total, estimated = await counted(session, spec.model, conditions, dialect, count_limit, rows)
     more = len(rows) > size
     records = rows[:size]
     page = rows[:size][::-1] if before else rows[:size]
@@ -539,7 +557,7 @@ async def list_records(
     bodies = await read_bodies(session, spec, page)
     return ListPage(
         params,
-        count,
+        total,
         estimated,
         bodies,
         has_next=next_cursor is not None,
