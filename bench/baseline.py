@@ -33,9 +33,9 @@ POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "16"))
 # Counted as the API counts (CRM_EXACT_COUNT_LIMIT): exactly up to this many, then the
 # planner's estimate.
 EXACT_COUNT_LIMIT = int(os.environ.get("BENCH_EXACT_COUNT_LIMIT", "1000"))
-# As the API: lists planned for their values on connections of their own, the lookups by id
-# on connections that keep their plans.
-CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+# As the API (crm.db.LIST_PLANNING): lists planned for their values, their joins in the order
+# written, on connections of their own; the lookups by id on connections that keep their plans.
+LIST_PLANNING = {"plan_cache_mode": "force_custom_plan", "join_collapse_limit": "1"}
 
 PROFILES = """
 LEFT JOIN profiles ap ON ap.org_id = r.org_id AND ap.id = r.assigned_to_id
@@ -157,7 +157,7 @@ class Baseline:
                         init=self.codecs,
                         server_settings=settings,
                     )
-                    for settings in ({}, CUSTOM_PLANS)
+                    for settings in ({}, LIST_PLANNING)
                 ]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

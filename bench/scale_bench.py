@@ -307,7 +307,7 @@ async def main(
     url: str, reuse: bool, runs: int, show_plans: bool, count_limit: int, match: str = ""
 ) -> int:
     # Planned as the app's list pool plans (crm.db.Database.list_sessionmaker).
-    engine = create_engine(url, custom_plans=True, pool_size=1, max_overflow=0)
+    engine = create_engine(url, for_lists=True, pool_size=1, max_overflow=0)
     if not reuse:
         await load(engine)
     else:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from tests.apps import client_of, fresh_app
 from tests.conftest import TEST_DATABASE_URL, Identity, World, count_statements
@@ -179,3 +180,18 @@ async def test_count_past_the_exact_limit(
             "previous": None,
             "results": [],
         }
+
+
+@pytest.mark.usefixtures("api")  # the app started, and its engines closed after the test
+async def test_lists_plan_on_connections_of_their_own(app: FastAPI) -> None:
+    database = app.state.db
+    if TEST_DATABASE_URL is None:
+        assert database.list_sessionmaker is None  # SQLite: one pool, no planner settings
+        return
+    shown = "SELECT current_setting('plan_cache_mode'), current_setting('join_collapse_limit')"
+    async with database.list_sessionmaker() as session:
+        # Planned for the values of each list, its joins kept in the order written.
+        assert tuple(await session.execute(text(shown))) == (("force_custom_plan", "1"),)
+    async with database.read_sessionmaker() as session:
+        # Everything else: PostgreSQL's defaults, which keep a lookup's plan.
+        assert tuple(await session.execute(text(shown))) == (("auto", "8"),)

@@ -23,8 +23,8 @@ def read_statement(spec: EntitySpec) -> Select[Any]:
 
 def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
     """read_statement for the records whose (org_id, id) `chosen` selects, read from it
-    first: joined from those rows alone, whatever the size of the table (the planner
-    keeps the order of this many joins as written)."""
+    first: joined from those rows alone, whatever the size of the table (on PostgreSQL
+    the list pool keeps the joins in the order written, crm.db.LIST_PLANNING)."""
     return linked_read(spec, chosen)
 
 
