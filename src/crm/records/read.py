@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, select
+from sqlalchemy import ColumnElement, Join, Row, Select, Subquery, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.orgs.models import Profile, User
@@ -22,21 +22,21 @@ def read_statement(spec: EntitySpec) -> Select[Any]:
 
 
 def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
-    """read_statement for the records whose (org_id, id) `chosen` selects, read from it
-    first: joined from those rows alone, whatever the size of the table (on PostgreSQL
-    the list pool keeps the joins in the order written, crm.db.LIST_PLANNING)."""
-    return linked_read(spec, chosen)
-
-
-def linked_read(spec: EntitySpec, chosen: Subquery | None = None) -> Select[Any]:
+    """read_statement for the records whose `org_id` and `id` columns `chosen` selects,
+    read from it first: joined from those rows alone, whatever the size of the table (on
+    PostgreSQL the list pool keeps the joins in the order written, crm.db.LIST_PLANNING)."""
     table = spec.table
     columns, statement_joins = linked_parts(spec)
-    statement = select(*columns)
-    if chosen is None:
-        statement = statement.select_from(table)
-    else:
-        on = and_(table.c.org_id == chosen.c.org_id, table.c.id == chosen.c.id)
-        statement = statement.select_from(chosen).join(table, on)
+    # Join objects, not a Select's generative joins: a list builds this on every request.
+    joined = Join(chosen, table, and_(table.c.org_id == chosen.c.org_id, table.c.id == chosen.c.id))
+    for target, condition in statement_joins:
+        joined = Join(joined, target, condition, isouter=True)
+    return select(*columns).select_from(joined)
+
+
+def linked_read(spec: EntitySpec) -> Select[Any]:
+    columns, statement_joins = linked_parts(spec)
+    statement = select(*columns).select_from(spec.table)
     for target, condition in statement_joins:
         statement = statement.outerjoin(target, condition)
     return statement

@@ -26,10 +26,12 @@ def org_conditions(
 ) -> list[ColumnElement[bool]]:
     """Records of the org `org_id` (a value, or a bound parameter), live ones, soft-deleted
     ones (`deleted`) or both (None)."""
-    model = spec.model
-    conditions = [model.org_id == org_id]
+    columns = spec.table.c  # Core columns: cheaper to compare than the ORM's, per request
+    conditions = [columns.org_id == org_id]
     if deleted is not None:
-        conditions.append(model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None))
+        conditions.append(
+            columns.deleted_at.is_not(None) if deleted else columns.deleted_at.is_(None)
+        )
     return conditions
 
 
@@ -37,11 +39,11 @@ def visible(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]
     """An admin sees every record of the org; a user those it created or is assigned."""
     if principal.is_admin:
         return []
-    model = spec.model
+    columns = spec.table.c
     return [
         or_(
-            model.created_by_id == principal.profile_id,
-            model.assigned_to_id == principal.profile_id,
+            columns.created_by_id == principal.profile_id,
+            columns.assigned_to_id == principal.profile_id,
         )
     ]
 
