@@ -109,23 +109,33 @@ async def read_bodies(
     return bodies
 
 
+BodyLayout = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+
+
+@cache
+def body_layout(spec: EntitySpec) -> BodyLayout:
+    """What record_body copies, worked out once per entity: the record's own columns, each
+    link's field with the label of its value, and the read-only fields that are no link."""
+    linked = tuple((link.field, f"{link.field}_value") for link in spec.links)
+    read_only = tuple(name for name in spec.read_only if spec.link(name) is None)
+    return ("id", *spec.entity_fields), linked, read_only
+
+
 def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:
     """A record read with read_statement: its columns by name, beside what it read of
     linked rows."""
     mapping = record._mapping
-    body: dict[str, Any] = {"id": record.id}
-    for name in spec.entity_fields:
-        body[name] = getattr(record, name)
-    for link in spec.links:
-        body[link.field] = mapping[f"{link.field}_value"]
+    own, linked, read_only = body_layout(spec)
+    body: dict[str, Any] = {name: mapping[name] for name in own}
+    for name, label in linked:
+        body[name] = mapping[label]
     for name in PROFILE_LINKS:
-        profile_id = getattr(record, f"{name}_id")
+        profile_id = mapping[f"{name}_id"]
         body[name] = {"id": profile_id, "email": mapping[f"{name}_email"]} if profile_id else None
-    body["tags"] = record.tags or []
-    body["custom_fields"] = record.custom_fields or {}
-    for name in spec.read_only:
-        if spec.link(name) is None:  # a read-only link was read above, with the others
-            body[name] = getattr(record, name)
-    body["created_at"] = record.created_at
-    body["updated_at"] = record.updated_at
+    body["tags"] = mapping["tags"] or []
+    body["custom_fields"] = mapping["custom_fields"] or {}
+    for name in read_only:
+        body[name] = mapping[name]
+    body["created_at"] = mapping["created_at"]
+    body["updated_at"] = mapping["updated_at"]
     return body
