@@ -232,7 +232,7 @@ def parse_cursor(spec: EntitySpec, ordering: Ordering, raw: str) -> Cursor:
         raise ApiError(400, BAD_CURSOR)
     if len(values) != len(ordering.fields):
         raise ApiError(400, BAD_CURSOR)
-    columns = spec.model.__table__.columns  # type: ignore[attr-defined]
+    columns = spec.table.c
     try:
         typed = [
             read_cursor_value(columns[name], value)

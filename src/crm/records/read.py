@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Join, Row, Select, Subquery, and_, select
+from sqlalchemy import ColumnElement, FromClause, Join, Row, Select, Subquery, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.orgs.models import Profile, User
@@ -18,7 +18,7 @@ PROFILE_LINKS = ("assigned_to", "created_by")
 def read_statement(spec: EntitySpec) -> Select[Any]:
     """SELECT record, <profile emails>, <link values> with outer joins: whatever the page
     size, one statement."""
-    return linked_read(spec)
+    return with_links(spec, spec.table)
 
 
 def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
@@ -26,20 +26,18 @@ def read_chosen(spec: EntitySpec, chosen: Subquery) -> Select[Any]:
     read from it first: joined from those rows alone, whatever the size of the table (on
     PostgreSQL the list pool keeps the joins in the order written, crm.db.LIST_PLANNING)."""
     table = spec.table
+    on = and_(table.c.org_id == chosen.c.org_id, table.c.id == chosen.c.id)
+    return with_links(spec, Join(chosen, table, on))
+
+
+def with_links(spec: EntitySpec, start: FromClause) -> Select[Any]:
+    """What a read selects, from `start` outer-joined to the record's linked rows. Join
+    objects, not a Select's generative joins: a list builds this on every request."""
     columns, statement_joins = linked_parts(spec)
-    # Join objects, not a Select's generative joins: a list builds this on every request.
-    joined = Join(chosen, table, and_(table.c.org_id == chosen.c.org_id, table.c.id == chosen.c.id))
+    joined = start
     for target, condition in statement_joins:
         joined = Join(joined, target, condition, isouter=True)
     return select(*columns).select_from(joined)
-
-
-def linked_read(spec: EntitySpec) -> Select[Any]:
-    columns, statement_joins = linked_parts(spec)
-    statement = select(*columns).select_from(spec.table)
-    for target, condition in statement_joins:
-        statement = statement.outerjoin(target, condition)
-    return statement
 
 
 @cache
