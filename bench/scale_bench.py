@@ -186,7 +186,7 @@ async def scale_principal(conn: AsyncConnection) -> Principal:
         await conn.execute(
             text(
                 "SELECT o.id AS org_id, o.name, p.id AS profile_id, p.role, u.id AS user_id,"
-                " u.number, u.email FROM orgs o JOIN profiles p ON p.org_id = o.id"
+                " u.number, u.email, o.custom_fields_version FROM orgs o JOIN profiles p ON p.org_id = o.id"
                 " JOIN users u ON u.id = p.user_id WHERE o.name = 'Scale Org'"
             )
         )
@@ -202,6 +202,7 @@ async def scale_principal(conn: AsyncConnection) -> Principal:
         user_id=row.user_id,
         user_number=row.number,
         email=row.email,
+        custom_fields_version=row.custom_fields_version,
     )
 
 
