@@ -185,9 +185,10 @@ async def scale_principal(conn: AsyncConnection) -> Principal:
     row = (
         await conn.execute(
             text(
-                "SELECT o.id AS org_id, o.name, p.id AS profile_id, p.role, u.id AS user_id,"
-                " u.number, u.email, o.custom_fields_version FROM orgs o JOIN profiles p ON p.org_id = o.id"
-                " JOIN users u ON u.id = p.user_id WHERE o.name = 'Scale Org'"
+                "SELECT o.id AS org_id, o.name, o.custom_fields_version, p.id AS profile_id,"
+                " p.role, u.id AS user_id, u.number, u.email FROM orgs o"
+                " JOIN profiles p ON p.org_id = o.id JOIN users u ON u.id = p.user_id"
+                " WHERE o.name = 'Scale Org'"
             )
         )
     ).one()
