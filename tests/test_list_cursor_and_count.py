@@ -141,6 +141,31 @@ async def test_a_page_by_cursor_costs_what_a_page_does(
     assert (await listing(api, world.other, LEADS, {"cursor": ""}))["results"] == []
 
 
+@each_entity
+async def test_a_plain_page_answers_each_caller_its_own(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    """A list without filters runs statements built once per shape, with the caller's org,
+    profile and page bound per request: callers asking the same pages in turn (two orgs'
+    admins and a user) each get their own records and count, every time."""
+    admins = [(await create(api, world.admin, entity))["id"] for _ in range(3)]
+    assigned = await create(api, world.admin, entity, assigned_to=world.user.profile_id)
+    ours = {*admins, assigned["id"]}
+    theirs = {(await create(api, world.other, entity))["id"] for _ in range(3)}
+    expected = {"admin": (ours, 4), "other": (theirs, 3), "user": ({assigned["id"]}, 1)}
+    callers = {"admin": world.admin, "other": world.other, "user": world.user}
+    for _ in range(2):  # the second round reads through the statements of the first
+        for name, who in callers.items():
+            ids, count = expected[name]
+            first = await listing(api, who, entity, {"page_size": 2})
+            second = await listing(api, who, entity, {"page_size": 2, "page": 2})
+            pages = [[record["id"] for record in page["results"]] for page in (first, second)]
+            assert (first["count"], second["count"]) == (count, count), name
+            assert len(pages[0]) == min(2, count) and set(pages[0]).isdisjoint(pages[1]), name
+            assert {*pages[0], *pages[1]} == ids, name
+            assert (first["next"] is None) == (count <= 2), name
+
+
 async def test_count_past_the_exact_limit(
     database_url: str, api: httpx.AsyncClient, world: World
 ) -> None:

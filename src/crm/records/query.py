@@ -13,9 +13,11 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ClauseElement,
     ColumnElement,
     Executable,
+    Integer,
     ScalarSelect,
     Select,
     String,
@@ -47,7 +49,7 @@ from crm.ids import parse_id
 from crm.pagination import PageParams, page_params
 from crm.records.models import SEARCH_COLUMN
 from crm.records.read import alive, read_bodies, read_chosen
-from crm.records.scope import scope
+from crm.records.scope import org_conditions, scope, visible_to
 from crm.records.spec import EntitySpec
 from crm.validation import NUL_REASON, contains_nul
 
@@ -335,25 +337,115 @@ def count_column(
     return select(func.count()).select_from(matching.subquery()).correlate(None).scalar_subquery()
 
 
+class ListQuery:
+    """The statements of one list: its page with the count (`page`), the count alone for a
+    page past the end, and the planner's estimate of the count. `counting` are the
+    conditions counted, `choosing` those that choose the page (a cursor's as well)."""
+
+    def __init__(
+        self,
+        spec: EntitySpec,
+        ordering: Ordering,
+        counting: list[ColumnElement[bool]],
+        choosing: list[ColumnElement[bool]],
+        dialect: str,
+        count_limit: int,
+        limit: Any,
+        offset: Any = None,
+    ) -> None:
+        self.spec = spec
+        self.ordering = ordering
+        self.counting = counting
+        self.choosing = choosing
+        self.dialect = dialect
+        self.count_limit = count_limit
+        self.limit = limit
+        self.offset = offset
+
+    @cached_property
+    def page(self) -> Select[Any]:
+        """The page's records with what they read of linked rows, each with the count (as
+        TOTAL_LABEL). The records are chosen on their table alone, then read with their
+        links: the rows an offset skips are never joined, and an unfiltered page is an
+        index-only scan of the ordering's index."""
+        # Plain named columns: a proxy of the table's own would copy their foreign keys.
+        clauses = self.ordering.clauses
+        chosen: Select[Any, Any] = (
+            select(column("org_id"), column("id"))
+            .select_from(self.spec.table)
+            .where(*self.choosing)
+            .order_by(*clauses)
+            .limit(self.limit)
+            .offset(self.offset)
+        )
+        count = count_column(self.spec.table, self.counting, self.dialect, self.count_limit)
+        statement = read_chosen(self.spec, chosen.subquery("chosen"))
+        return statement.add_columns(count.label(TOTAL_LABEL)).order_by(*clauses)
+
+    @cached_property
+    def count_alone(self) -> Select[Any]:
+        return select(count_column(self.spec.table, self.counting, self.dialect, self.count_limit))
+
+    @cached_property
+    def estimate(self) -> explain:
+        return explain(select(literal(1)).select_from(self.spec.table).where(*self.counting))
+
+
+@lru_cache(maxsize=256)
+def plain_query(
+    spec: EntitySpec,
+    ordering: Ordering,
+    *,
+    admin: bool,
+    offset: bool,
+    dialect: str,
+    count_limit: int,
+) -> ListQuery:
+    """The statements of a list by `page` without filters, the most asked of all, built once
+    per shape: what a request gives (its org, its profile, the page's bounds) are parameters
+    (plain_parameters), so that SQLAlchemy neither builds the statements nor computes their
+    cache keys again. `offset`: whether the page skips records."""
+    conditions = org_conditions(spec, bindparam("org_id"), deleted=False)
+    if not admin:
+        conditions += visible_to(spec, bindparam("profile_id"))
+    return ListQuery(
+        spec,
+        ordering,
+        conditions,
+        conditions,
+        dialect,
+        count_limit,
+        bindparam("page_limit", type_=Integer),
+        bindparam("page_offset", type_=BigInteger) if offset else None,
+    )
+
+
+def plain_parameters(principal: Principal, limit: int, offset: int | None) -> dict[str, Any]:
+    """The values of a plain_query's parameters, for one request."""
+    parameters = {"org_id": principal.org_id, "page_limit": limit}
+    if not principal.is_admin:
+        parameters["profile_id"] = principal.profile_id
+    if offset is not None:
+        parameters["page_offset"] = offset
+    return parameters
+
+
 async def counted(
     session: AsyncSession,
-    table: Any,
-    conditions: list[ColumnElement[bool]],
-    dialect: str,
-    limit: int,
+    query: ListQuery,
+    parameters: dict[str, Any],
     rows: list[Row[Any]],
 ) -> tuple[int, bool]:
     """The count read with the page `rows` (or alone, for a page past the end), and whether
-    it is an estimate: past `limit` PostgreSQL answers the planner's estimate of the rows,
-    at least `limit` + 1."""
+    it is an estimate: past the exact bound PostgreSQL answers the planner's estimate of
+    the rows, at least the bound + 1."""
     if rows:
         number = int(rows[0]._mapping[TOTAL_LABEL])
     else:
-        alone = select(count_column(table, conditions, dialect, limit))
-        number = int(await session.scalar(alone) or 0)
-    if dialect != "postgresql" or number <= limit:
+        number = int(await session.scalar(query.count_alone, parameters) or 0)
+    if query.dialect != "postgresql" or number <= query.count_limit:
         return number, False
-    plan = await session.scalar(explain(select(literal(1)).select_from(table).where(*conditions)))
+    plan = await session.scalar(query.estimate, parameters)
     if isinstance(plan, str):
         plan = json.loads(plan)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
@@ -462,33 +554,6 @@ def enum_choices(spec: EntitySpec, name: str) -> tuple[str, ...]:
     return choices
 
 
-async def read_page(
-    session: AsyncSession,
-    spec: EntitySpec,
-    conditions: list[ColumnElement[bool]],
-    ordering: Ordering,
-    limit: int,
-    count: ScalarSelect[Any],
-    offset: int = 0,
-) -> list[Row[Any]]:
-    """The page's records with what they read of linked rows, each with `count` (as
-    TOTAL_LABEL). The records are chosen on their table alone, then read with their links:
-    the rows an offset skips are never joined, and an unfiltered page is an index-only scan
-    of the ordering's index."""
-    # Plain named columns: a proxy of the table's own would copy their foreign keys on
-    # every request, a third of a page's Python.
-    chosen: Select[Any, Any] = (
-        select(column("org_id"), column("id"))
-        .select_from(spec.table)
-        .where(*conditions)
-        .order_by(*ordering.clauses)
-        .limit(limit)
-        .offset(offset or None)
-    )
-    statement = read_chosen(spec, chosen.subquery("chosen")).add_columns(count.label(TOTAL_LABEL))
-    return list(await session.execute(statement.order_by(*ordering.clauses)))
-
-
 @dataclass(frozen=True)
 class ListPage:
     """One page of a list, by `page` (`params.page`) or by `cursor` (`cursor` is not None:
@@ -518,20 +583,27 @@ async def list_records(
     if raw_cursor is not None and "page" in query:
         raise ApiError(400, {"cursor": "Give either `page` or `cursor`, not both."})
     dialect = session.get_bind().dialect.name
-    conditions = [
-        *scope(spec, principal),
-        *await filter_conditions(session, spec, principal, request, dialect),
-    ]
+    filters = await filter_conditions(session, spec, principal, request, dialect)
+    conditions = [*scope(spec, principal), *filters]
+    offset = params.offset or None  # no OFFSET 0, which would keep a subquery apart
     ordering = parse_ordering(spec, query.get("ordering"))
     cursor = parse_cursor(spec, ordering, raw_cursor) if raw_cursor else None
-    count = count_column(spec.table, conditions, dialect, count_limit)
     size = params.page_size
     if raw_cursor is None:
         # One record more than the page: whether a next page exists, whatever the count.
-        rows = await read_page(session, spec, conditions, ordering, size + 1, count, params.offset)
-        total, estimated = await counted(
-            session, spec.table, conditions, dialect, count_limit, rows
-        )
+        if filters:
+            list_query = ListQuery(
+                spec, ordering, conditions, conditions, dialect, count_limit, size + 1, offset
+            )
+            parameters: dict[str, Any] = {}
+        else:
+            shape = {"admin": principal.is_admin, "offset": offset is not None}
+            list_query = plain_query(
+                spec, ordering, **shape, dialect=dialect, count_limit=count_limit
+            )
+            parameters = plain_parameters(principal, size + 1, offset)
+        rows = list(await session.execute(list_query.page, parameters))
+        total, estimated = await counted(session, list_query, parameters, rows)
         bodies = await read_bodies(session, spec, rows[:size])
         return ListPage(params, total, estimated, bodies, has_next=len(rows) > size)
 
@@ -540,8 +612,9 @@ async def list_records(
     before = cursor is not None and cursor.before
     scan = ordering.reversed() if before else ordering
     scanned = [*conditions, past(scan, cursor.values)] if cursor is not None else conditions
-    rows = await read_page(session, spec, scanned, scan, size + 1, count)
-    total, estimated = await counted(session, spec.table, conditions, dialect, count_limit, rows)
+    list_query = ListQuery(spec, scan, conditions, scanned, dialect, count_limit, size + 1)
+    rows = list(await session.execute(list_query.page))
+    total, estimated = await counted(session, list_query, {}, rows)
     more = len(rows) > size
     records = rows[:size]
     page = rows[:size][::-1] if before else rows[:size]

@@ -5,7 +5,17 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Join, Row, Select, Subquery, and_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Join,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.orgs.models import Profile, User
@@ -73,19 +83,32 @@ def alive(target: Any) -> list[ColumnElement[bool]]:
     return [target.deleted_at.is_(None)] if hasattr(target, "deleted_at") else []
 
 
+@cache
+def many_statement(many: ManyLink) -> Select[Any]:
+    """The live records that owners list, built once per list field (parameters `org_id`
+    and `owner_ids`), in Core."""
+    table, target = many.table.__table__, many.target.__table__
+    owner, listed = table.c[many.owner], table.c[many.target_column]
+    joined = and_(target.c.org_id == table.c.org_id, target.c.id == listed)
+    if "deleted_at" in target.c:
+        joined = and_(joined, target.c.deleted_at.is_(None))
+    return (
+        select(owner, listed)
+        .join(target, joined)
+        .where(
+            table.c.org_id == bindparam("org_id"),
+            owner.in_(bindparam("owner_ids", expanding=True)),
+        )
+        .order_by(owner, listed)
+    )
+
+
 async def many_values(
     session: AsyncSession, many: ManyLink, org_id: Any, owner_ids: Sequence[Any]
 ) -> dict[Any, list[Any]]:
     """The live records each owner lists, by owner id, in one statement."""
-    table, target = many.table, many.target
-    owner = getattr(table, many.owner)
-    listed = getattr(table, many.target_column)
-    rows = await session.execute(
-        select(owner, listed)
-        .join(target, and_(target.org_id == table.org_id, target.id == listed))
-        .where(table.org_id == org_id, owner.in_(owner_ids), *alive(target))
-        .order_by(owner, listed)
-    )
+    parameters = {"org_id": org_id, "owner_ids": list(owner_ids)}
+    rows = await session.execute(many_statement(many), parameters)
     values: dict[Any, list[Any]] = {owner_id: [] for owner_id in owner_ids}
     for owner_id, listed_id in rows:
         values[owner_id].append(listed_id)

@@ -37,15 +37,14 @@ def org_conditions(
 
 def visible(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]:
     """An admin sees every record of the org; a user those it created or is assigned."""
-    if principal.is_admin:
-        return []
+    return [] if principal.is_admin else visible_to(spec, principal.profile_id)
+
+
+def visible_to(spec: EntitySpec, profile_id: Any) -> list[ColumnElement[bool]]:
+    """What a user (not an admin) sees of the records: those of the profile `profile_id`
+    (a value, or a bound parameter) created or is assigned."""
     columns = spec.table.c
-    return [
-        or_(
-            columns.created_by_id == principal.profile_id,
-            columns.assigned_to_id == principal.profile_id,
-        )
-    ]
+    return [or_(columns.created_by_id == profile_id, columns.assigned_to_id == profile_id)]
 
 
 def scope(spec: EntitySpec, principal: Principal) -> list[ColumnElement[bool]]:
