@@ -170,12 +170,16 @@ async def convert(
         renamed = {"name": "opportunity_name"}
         opportunity = await create_as(session, OPPORTUNITIES, principal, opportunity_body, renamed)
 
-    lead.status = "converted"
-    lead.converted_at = lead.updated_at = utcnow()
-    lead.converted_account_id = account_id
-    lead.converted_contact_id = contact_id
-    lead.converted_opportunity_id = opportunity["id"] if opportunity else None
-    await session.flush()
+    now = utcnow()
+    converted = {
+        "status": "converted",
+        "converted_at": now,
+        "updated_at": now,
+        "converted_account_id": account_id,
+        "converted_contact_id": contact_id,
+        "converted_opportunity_id": opportunity["id"] if opportunity else None,
+    }
+    await service.update_record(session, LEADS, lead, converted)
 
     org_id = principal.org_id
     return JSONResponse(

@@ -73,13 +73,14 @@ def record_statement(spec: EntitySpec, *, deleted: bool | None) -> Select[Any]:
 
 @cache
 def locking_statement(spec: EntitySpec, *, deleted: bool) -> Select[Any]:
-    """One record of an org by id as an ORM entity, its row locked."""
-    model = spec.model
+    """One record of an org by id (parameters `org_id` and `record_id`), its own columns,
+    its row locked."""
+    table = spec.table
     return (
-        select(model)
+        select(table)
         .where(
             *org_conditions(spec, bindparam("org_id"), deleted=deleted),
-            model.id == bindparam("record_id"),
+            table.c.id == bindparam("record_id"),
         )
         .with_for_update()
     )
@@ -107,12 +108,13 @@ async def fetch_for_change(
     *,
     deleted: bool = False,
 ) -> Any:
-    """The record (soft-deleted, with `deleted`) as an entity to change, 404 and 403 as
-    fetch. Its row stays locked until the request's transaction ends, so that concurrent
-    changes of one record apply one after the other instead of overwriting each other."""
+    """The record (soft-deleted, with `deleted`) to change (crm.records.service.update_record),
+    404 and 403 as fetch. Its row stays locked until the request's transaction ends, so that
+    concurrent changes of one record apply one after the other instead of overwriting each
+    other."""
     statement = locking_statement(spec, deleted=deleted)
     parameters = {"org_id": principal.org_id, "record_id": parse_id(raw_id)}
-    record = (await session.execute(statement, parameters)).scalar_one_or_none()
+    record = (await session.execute(statement, parameters)).one_or_none()
     return seen(record, principal)
 
 

@@ -1,13 +1,27 @@
 """Writing records: validation of a body against the entity's spec, links, custom fields
-and uniqueness; create, update, soft delete and restore. Services flush, never commit."""
+and uniqueness; create, update, soft delete and restore. Services write, never commit."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic.fields import FieldInfo
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Insert,
+    Row,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +33,7 @@ from crm.orgs.models import Profile
 from crm.records.models import unique_index_name
 from crm.records.read import alive, read_bodies
 from crm.records.scope import fetch, fetch_for_change, record_statement
-from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, RecordIn
+from crm.records.spec import SERVER_DERIVED, EntitySpec, Link, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
 
@@ -89,6 +103,37 @@ def validated(spec: EntitySpec, body: dict[str, Any], *, partial: bool) -> dict[
     return data
 
 
+@cache
+def link_statement(link: Link) -> Select[Any]:
+    """The id of the live record of an org (parameter `org_id`) that a link's value names
+    (`value`), built once per link. A share lock: the linked row cannot be deleted before
+    the write commits."""
+    target = link.target
+    by = getattr(target, link.by)
+    value: BindParameter[Any] = bindparam("value")
+    match = by == value if link.by == "id" else folded(by) == folded(value)
+    conditions = [target.org_id == bindparam("org_id"), match, *alive(target)]
+    return select(target.id).where(*conditions).with_for_update(read=True)
+
+
+# Whether a profile (parameter `profile_id`) is an active member of the org (`org_id`).
+ACTIVE_MEMBER = select(Profile.id).where(
+    Profile.org_id == bindparam("org_id"),
+    Profile.id == bindparam("profile_id"),
+    Profile.is_active.is_(True),
+)
+
+
+@cache
+def listed_statement(many: ManyLink) -> Select[Any]:
+    """Which of the records a list field names (parameter `ids`) are live records of the
+    org (`org_id`), built once per list field; share-locked as a link's."""
+    target = many.target
+    ids: BindParameter[Any] = bindparam("ids", expanding=True)
+    conditions = [target.org_id == bindparam("org_id"), target.id.in_(ids), *alive(target)]
+    return select(target.id).where(*conditions).with_for_update(read=True)
+
+
 async def link_columns(
     session: AsyncSession, spec: EntitySpec, principal: Principal, data: dict[str, Any]
 ) -> dict[str, Any]:
@@ -103,26 +148,14 @@ async def link_columns(
         if value is None:
             columns[link.column] = None
             continue
-        target = link.target
-        by = getattr(target, link.by)
-        match = folded(by) == folded(str(value)) if link.by != "id" else by == value
-        conditions = [target.org_id == principal.org_id, match, *alive(target)]
-        # A share lock: the linked row cannot be deleted before this write commits.
-        found = await session.scalar(
-            select(target.id).where(*conditions).with_for_update(read=True)
-        )
+        parameters = {"org_id": principal.org_id, "value": value if link.by == "id" else str(value)}
+        found = await session.scalar(link_statement(link), parameters)
         if found is None:
             errors[link.field] = f"No {link.field} '{value}' in this org."
         columns[link.column] = found
     if data.get("assigned_to") is not None:
-        active = await session.scalar(
-            select(Profile.id).where(
-                Profile.org_id == principal.org_id,
-                Profile.id == data["assigned_to"],
-                Profile.is_active.is_(True),
-            )
-        )
-        if active is None:
+        parameters = {"org_id": principal.org_id, "profile_id": data["assigned_to"]}
+        if await session.scalar(ACTIVE_MEMBER, parameters) is None:
             errors["assigned_to"] = "Not an active member of this org."
     if "assigned_to" in data:
         columns["assigned_to_id"] = data["assigned_to"]
@@ -143,14 +176,8 @@ async def many_ids(
             continue
         wanted = list(dict.fromkeys(data[many.field] or []))
         if wanted:
-            target = many.target
-            found = set(
-                await session.scalars(
-                    select(target.id)
-                    .where(target.org_id == principal.org_id, target.id.in_(wanted), *alive(target))
-                    .with_for_update(read=True)
-                )
-            )
+            parameters = {"org_id": principal.org_id, "ids": wanted}
+            found = set(await session.scalars(listed_statement(many), parameters))
             missing = [str(record_id) for record_id in wanted if record_id not in found]
             if missing:
                 errors[many.field] = f"No such record in this org: {', '.join(missing)}."
@@ -225,13 +252,14 @@ def duplicate(spec: EntitySpec, name: str) -> ApiError:
     return ApiError(400, {name: f"{article} {spec.singular} with this {name} already exists."})
 
 
-async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
-    """Flush; the unique index of a field (unique in the org among live records, whatever
-    its case: crm.records.models.unique_live) refusing the write is a 400 naming the field.
-    The index is the check: a lookup before the write would cost a statement and still
-    need the index for concurrent writes."""
+@contextmanager
+def unique_fields(spec: EntitySpec) -> Iterator[None]:
+    """The unique index of a field (unique in the org among live records, whatever its
+    case: crm.records.models.unique_live) refusing the write in the block is a 400 naming
+    the field. The index is the check: a lookup before the write would cost a statement and
+    still need the index for concurrent writes."""
     try:
-        await session.flush()
+        yield
     except IntegrityError as exc:
         message = str(exc.orig).lower()
         refused = (name for name in spec.unique if unique_index_name(spec.name, name) in message)
@@ -239,6 +267,29 @@ async def flush_unique(session: AsyncSession, spec: EntitySpec) -> None:
         if field is None:
             raise
         raise duplicate(spec, field) from None
+
+
+@cache
+def insert_statement(spec: EntitySpec) -> Insert:
+    return insert(spec.table)
+
+
+@cache
+def update_statement(spec: EntitySpec) -> Update:
+    """An UPDATE of one record (parameters `record_org_id` and `record_id`) whose SET
+    clause names the columns that its parameters give."""
+    table = spec.table
+    return update(table).where(
+        table.c.org_id == bindparam("record_org_id"), table.c.id == bindparam("record_id")
+    )
+
+
+async def update_record(
+    session: AsyncSession, spec: EntitySpec, record: Row[Any], values: dict[str, Any]
+) -> None:
+    """Set `values` (by column) on a record read by fetch_for_change."""
+    parameters = {**values, "record_org_id": record.org_id, "record_id": record.id}
+    await session.execute(update_statement(spec), parameters)
 
 
 async def read_one(
@@ -271,22 +322,23 @@ async def create(
     columns = await link_columns(session, spec, principal, data)
     lists = await many_ids(session, spec, principal, data)
     now = utcnow()
-    model: Any = spec.model
-    record = model(
-        org_id=principal.org_id,
-        id=new_uuid(),
-        created_by_id=principal.profile_id,
-        tags=data["tags"],
-        custom_fields=custom,
-        created_at=now,
-        updated_at=now,
+    record_id = new_uuid()
+    values = {
+        "org_id": principal.org_id,
+        "id": record_id,
+        "created_by_id": principal.profile_id,
+        "tags": data["tags"],
+        "custom_fields": custom,
+        "created_at": now,
+        "updated_at": now,
         **{name: data[name] for name in spec.entity_fields},
         **columns,
-    )
-    session.add(record)
-    await flush_unique(session, spec)
-    await write_many(session, principal.org_id, record.id, lists, new=True)
-    return await read_one(session, spec, principal.org_id, record.id)
+    }
+    # In Core: the answer is read back below, so no ORM entity is needed.
+    with unique_fields(spec):
+        await session.execute(insert_statement(spec), values)
+    await write_many(session, principal.org_id, record_id, lists, new=True)
+    return await read_one(session, spec, principal.org_id, record_id)
 
 
 async def change(
@@ -302,23 +354,22 @@ async def change(
     out returns to its default)."""
     record = await fetch_for_change(session, spec, principal, raw_id)
     data = parse_body(spec, body, partial=partial)
+    values: dict[str, Any] = {}
     if "custom_fields" in data:
         fields = await definitions(session, principal, spec.singular)
-        record.custom_fields = validate_values(
+        values["custom_fields"] = validate_values(
             fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
         )
     check_exclusive(spec, data, record)
     columns = await link_columns(session, spec, principal, data)
     lists = await many_ids(session, spec, principal, data)
-    for name in spec.entity_fields:
-        if name in data:
-            setattr(record, name, data[name])
+    values.update((name, data[name]) for name in spec.entity_fields if name in data)
     if "tags" in data:
-        record.tags = data["tags"] or []
-    for column, value in columns.items():
-        setattr(record, column, value)
-    record.updated_at = utcnow()
-    await flush_unique(session, spec)
+        values["tags"] = data["tags"] or []
+    values.update(columns)
+    values["updated_at"] = utcnow()
+    with unique_fields(spec):
+        await update_record(session, spec, record, values)
     await write_many(session, principal.org_id, record.id, lists)
     return await read_one(session, spec, principal.org_id, record.id)
 
@@ -327,17 +378,15 @@ async def soft_delete(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> None:
     record = await fetch_for_change(session, spec, principal, raw_id)
-    record.deleted_at = utcnow()
-    await session.flush()
+    await update_record(session, spec, record, {"deleted_at": utcnow()})
 
 
 async def restore(
     session: AsyncSession, spec: EntitySpec, principal: Principal, raw_id: str
 ) -> dict[str, Any]:
     record = await fetch_for_change(session, spec, principal, raw_id, deleted=True)
-    record.deleted_at = None
-    record.updated_at = utcnow()
-    await flush_unique(session, spec)
+    with unique_fields(spec):
+        await update_record(session, spec, record, {"deleted_at": None, "updated_at": utcnow()})
     return await detail(session, spec, principal, await fetch(session, spec, principal, raw_id))
 
 
