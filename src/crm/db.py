@@ -292,8 +292,8 @@ class Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session. Services write, never commit; this commits once the endpoint returned, and
-    rolls everything back when it raised."""
+    """The request's session. Services write, never commit; this commits once the endpoint
+    returned, and rolls everything back when it raised."""
     database: Database = request.app.state.db
     makes = (
         database.read_sessionmaker

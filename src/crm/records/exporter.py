@@ -179,7 +179,7 @@ async def export_csv(
         records = list(await session.execute(statement.order_by(*order).limit(BATCH_ROWS)))
         if not records:
             return count
-        bodies = await read_bodies(session, spec, records)
+        bodies = read_bodies(spec, records)
         writer.writerows(await exporter.rows(session, bodies))
         out.flush()
         count += len(records)

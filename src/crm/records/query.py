@@ -604,7 +604,7 @@ async def list_records(
             parameters = plain_parameters(principal, size + 1, offset)
         rows = list(await session.execute(list_query.page, parameters))
         total, estimated = await counted(session, list_query, parameters, rows)
-        bodies = await read_bodies(session, spec, rows[:size])
+        bodies = read_bodies(spec, rows[:size])
         return ListPage(params, total, estimated, bodies, has_next=len(rows) > size)
 
     # By cursor: the records past the cursor's, in the ordering or (for the page before
@@ -635,7 +635,7 @@ async def list_records(
             if has_previous and first is not None
             else None
         )
-    bodies = await read_bodies(session, spec, page)
+    bodies = read_bodies(spec, page)
     return ListPage(
         params,
         total,

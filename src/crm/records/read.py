@@ -1,22 +1,31 @@
 """Reading records: one statement that fetches records together with what they show of
-linked rows (profile emails, linked names), and their JSON form."""
+linked rows (profile emails, linked names, the records they list), and their JSON form."""
 
+import uuid
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
+    Dialect,
     FromClause,
+    FunctionElement,
     Join,
     Row,
     Select,
+    String,
     Subquery,
+    TypeDecorator,
+    Uuid,
     and_,
-    bindparam,
+    func,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.types import TypeEngine
 
 from crm.orgs.models import Profile, User
 from crm.records.spec import EntitySpec, ManyLink
@@ -74,7 +83,68 @@ def linked_parts(spec: EntitySpec) -> tuple[list[Any], list[tuple[Any, Any]]]:
             condition = and_(condition, target.c.deleted_at.is_(None))
         statement_joins.append((target, condition))
         columns.append(target.c[link.by].label(f"{link.field}_value"))
+    for many in spec.many:
+        columns.append(listed_column(many, table).label(listed_label(many)))
     return columns, statement_joins
+
+
+def listed_label(many: ManyLink) -> str:
+    return f"{many.field}_listed"
+
+
+def listed_column(many: ManyLink, owners: Any) -> Any:
+    """The live records that a record of `owners` lists, as a column of its read: a
+    subquery correlated with the record, so that a read of any number of records stays
+    one statement."""
+    table, target = many.table.__table__, many.target.__table__
+    listed = table.c[many.target_column]
+    joined = and_(target.c.org_id == table.c.org_id, target.c.id == listed)
+    if "deleted_at" in target.c:  # a soft-deleted record is out of the lists that name it
+        joined = and_(joined, target.c.deleted_at.is_(None))
+    return (
+        select(listed_ids(listed))
+        .select_from(Join(table, target, joined))
+        .where(table.c.org_id == owners.c.org_id, table.c[many.owner] == owners.c.id)
+        .scalar_subquery()
+    )
+
+
+class IdList(TypeDecorator[list[Any]]):
+    """What listed_ids reads: a uuid[] on PostgreSQL; JSON text on SQLite, of ids as its
+    Uuid columns store them (32 hex digits). Sorted, as the ids compare on both."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Uuid()))
+        return dialect.type_descriptor(String())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
+        if value is None:  # PostgreSQL aggregates no rows to null
+            return []
+        if isinstance(value, str):
+            value = [uuid.UUID(item) for item in orjson.loads(value)]
+        return sorted(value)
+
+
+class listed_ids(FunctionElement[list[Any]]):
+    """The ids of a subquery's rows, aggregated into one value (IdList)."""
+
+    type = IdList()
+    name = "listed_ids"
+    inherit_cache = True
+
+
+@compiles(listed_ids)
+def _listed_ids(element: listed_ids, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(func.json_group_array(*element.clauses), **kw))
+
+
+@compiles(listed_ids, "postgresql")
+def _listed_ids_postgresql(element: listed_ids, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(func.array_agg(*element.clauses), **kw))
 
 
 def alive(target: Any) -> list[ColumnElement[bool]]:
@@ -83,51 +153,9 @@ def alive(target: Any) -> list[ColumnElement[bool]]:
     return [target.deleted_at.is_(None)] if hasattr(target, "deleted_at") else []
 
 
-@cache
-def many_statement(many: ManyLink) -> Select[Any]:
-    """The live records that owners list, built once per list field (parameters `org_id`
-    and `owner_ids`), in Core."""
-    table, target = many.table.__table__, many.target.__table__
-    owner, listed = table.c[many.owner], table.c[many.target_column]
-    joined = and_(target.c.org_id == table.c.org_id, target.c.id == listed)
-    if "deleted_at" in target.c:
-        joined = and_(joined, target.c.deleted_at.is_(None))
-    return (
-        select(owner, listed)
-        .join(target, joined)
-        .where(
-            table.c.org_id == bindparam("org_id"),
-            owner.in_(bindparam("owner_ids", expanding=True)),
-        )
-        .order_by(owner, listed)
-    )
-
-
-async def many_values(
-    session: AsyncSession, many: ManyLink, org_id: Any, owner_ids: Sequence[Any]
-) -> dict[Any, list[Any]]:
-    """The live records each owner lists, by owner id, in one statement."""
-    parameters = {"org_id": org_id, "owner_ids": list(owner_ids)}
-    rows = await session.execute(many_statement(many), parameters)
-    values: dict[Any, list[Any]] = {owner_id: [] for owner_id in owner_ids}
-    for owner_id, listed_id in rows:
-        values[owner_id].append(listed_id)
-    return values
-
-
-async def read_bodies(
-    session: AsyncSession, spec: EntitySpec, rows: Sequence[Row[Any]]
-) -> list[dict[str, Any]]:
-    """The JSON form of records read with read_statement, their list fields included: one
-    statement per list field, whatever the number of records."""
-    bodies = [record_body(spec, row) for row in rows]
-    if bodies:
-        for many in spec.many:
-            org_id = rows[0].org_id
-            values = await many_values(session, many, org_id, [body["id"] for body in bodies])
-            for body in bodies:
-                body[many.field] = values[body["id"]]
-    return bodies
+def read_bodies(spec: EntitySpec, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """The JSON form of records read with read_statement, their list fields included."""
+    return [record_body(spec, row) for row in rows]
 
 
 BodyLayout = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
@@ -153,6 +181,8 @@ def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:
     for name in PROFILE_LINKS:
         profile_id = mapping[f"{name}_id"]
         body[name] = {"id": profile_id, "email": mapping[f"{name}_email"]} if profile_id else None
+    for many in spec.many:
+        body[many.field] = mapping[listed_label(many)]
     body["tags"] = mapping["tags"] or []
     body["custom_fields"] = mapping["custom_fields"] or {}
     for name in read_only:

@@ -298,7 +298,7 @@ async def read_one(
     """A record of the org, deleted or not, in its JSON form."""
     statement = record_statement(spec, deleted=None)
     row = (await session.execute(statement, {"org_id": org_id, "record_id": record_id})).one()
-    return (await read_bodies(session, spec, [row]))[0]
+    return read_bodies(spec, [row])[0]
 
 
 async def detail(
@@ -307,7 +307,7 @@ async def detail(
     """A record with the custom field definitions of its entity, for forms."""
     fields = await definitions(session, principal, spec.singular)
     return {
-        **(await read_bodies(session, spec, [row]))[0],
+        **read_bodies(spec, [row])[0],
         "custom_field_definitions": [definition_body(field) for field in fields],
     }
 
