@@ -181,12 +181,12 @@ def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:
     for name in PROFILE_LINKS:
         profile_id = mapping[f"{name}_id"]
         body[name] = {"id": profile_id, "email": mapping[f"{name}_email"]} if profile_id else None
-    for many in spec.many:
-        body[many.field] = mapping[listed_label(many)]
     body["tags"] = mapping["tags"] or []
     body["custom_fields"] = mapping["custom_fields"] or {}
     for name in read_only:
         body[name] = mapping[name]
     body["created_at"] = mapping["created_at"]
     body["updated_at"] = mapping["updated_at"]
+    for many in spec.many:
+        body[many.field] = mapping[listed_label(many)]
     return body
