@@ -35,19 +35,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.import_bench import machine, recreate, write_section  # noqa: E402
-from tests.servers import crm_server, free_port  # noqa: E402
+from tests.servers import RUNNING, crm_server, free_port  # noqa: E402
 
 WRK = ROOT / "bench" / "wrk"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -347,6 +348,7 @@ def baseline_server(database_url: str, org: Org) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        BASELINES[base_url] = process.pid
         try:
             deadline = time.monotonic() + 120
             while True:
@@ -436,6 +438,67 @@ def wrk_binary() -> str:
     return found
 
 
+# --- CPU per request ---------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The supervisor's pid of each server started here, by base URL (crm_server keeps ours).
+BASELINES: dict[str, int] = {}
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants: a server's supervisor and its workers."""
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            with suppress(OSError):  # the process ended meanwhile
+                pending.extend(int(child) for child in children.read_text().split())
+    return found
+
+
+def database_backends(database: str) -> list[int]:
+    """The PostgreSQL server processes serving `database` (their titles name it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """The CPU time (user and system) each process has used so far."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return used
+
+
+@dataclass
+class CpuMeter:
+    """What the server's processes and the database's backends spend during a run."""
+
+    server_pid: int
+    database: str | None  # PostgreSQL's database, or None (SQLite: inside the server)
+
+    def read(self) -> tuple[dict[int, float], dict[int, float]]:
+        backends = database_backends(self.database) if self.database else []
+        return cpu_seconds(process_tree(self.server_pid)), cpu_seconds(backends)
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 @dataclass
 class Run:
     rate: float  # requests per second
@@ -443,10 +506,18 @@ class Run:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    server_cpu_ms: float  # CPU time per request of the server's processes
+    database_cpu_ms: float  # and of PostgreSQL's backends
 
 
 def run_wrk(
-    args: argparse.Namespace, case: Case, base_url: str, org: Org, ids_file: Path, seconds: int
+    args: argparse.Namespace,
+    case: Case,
+    base_url: str,
+    org: Org,
+    ids_file: Path,
+    seconds: int,
+    meter: CpuMeter,
 ) -> Run:
     script = WRK / f"{case.script}.lua"
     url = base_url + case.path if case.path else base_url
@@ -461,18 +532,23 @@ def run_wrk(
         *(f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency"),
         *("--timeout", "10s", "-s", str(script), url, "--", org.token, *extra),
     ]
+    server_before, database_before = meter.read()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    server_after, database_after = meter.read()
     if args.verbose:
         print(out)
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     figures = json.loads(line.removeprefix("BENCH "))
     answered = figures["requests"] > 0  # else wrk's percentiles are 0: no answer came
+    per_request = 1000 / max(figures["requests"], 1)
     return Run(
         rate=figures["requests"] / (figures["duration_us"] / 1e6),
         p50_ms=figures["p50_us"] / 1000 if answered else math.inf,
         p99_ms=figures["p99_us"] / 1000 if answered else math.inf,
         non_2xx=figures["non_2xx"],
         socket_errors=sum(figures[kind] for kind in ("connect", "read", "write", "timeout")),
+        server_cpu_ms=CpuMeter.spent(server_before, server_after) * per_request,
+        database_cpu_ms=CpuMeter.spent(database_before, database_after) * per_request,
     )
 
 
@@ -480,7 +556,15 @@ def shown_run(run: Run) -> str:
     return (
         f"{run.rate:8.0f} req/s  p50 {run.p50_ms:7.1f} ms  p99 {run.p99_ms:7.1f} ms"
         f"  non-2xx {run.non_2xx}  socket errors {run.socket_errors}"
+        f"  CPU/request {cpu_cell(run)}"
     )
+
+
+def cpu_cell(run: "Run | Summary") -> str:
+    """CPU time per request: the server's processes + the database's backends."""
+    if not math.isfinite(run.server_cpu_ms):
+        return "-"
+    return f"{run.server_cpu_ms:.2f} + {run.database_cpu_ms:.2f} ms"
 
 
 def bench_database(
@@ -509,14 +593,21 @@ def bench_database(
         targets = {"ours": ours}
         if with_baseline:
             targets["baseline"] = stack.enter_context(baseline_server(url, org))
+        database = make_url(url).database if label == "PostgreSQL" else None
+        meters = {
+            name: CpuMeter(
+                RUNNING[base_url].pid if name == "ours" else BASELINES[base_url], database
+            )
+            for name, base_url in targets.items()
+        }
         result["problems"] = check_answers(targets, org, cases)
         warm_up = 1
         for number in range(1, rounds + 1):
             for case in cases:
                 for name, base_url in targets.items():
                     if number == 1 and warm_up:  # statements prepared, caches filled
-                        run_wrk(args, case, base_url, org, ids_file, warm_up)
-                    run = run_wrk(args, case, base_url, org, ids_file, args.duration)
+                        run_wrk(args, case, base_url, org, ids_file, warm_up, meters[name])
+                    run = run_wrk(args, case, base_url, org, ids_file, args.duration, meters[name])
                     runs[case.name][name].append(run)
                     print(
                         f"  {label} round {number} {case.name:13} {name:8} {shown_run(run)}",
@@ -539,6 +630,8 @@ class Summary:
     p99_ms: float  # the worst round's
     non_2xx: int  # summed over the rounds
     socket_errors: int
+    server_cpu_ms: float  # means over the rounds
+    database_cpu_ms: float
 
     @classmethod
     def of(cls, runs: list[Run]) -> "Summary":
@@ -548,6 +641,8 @@ class Summary:
             p99_ms=max(run.p99_ms for run in runs),
             non_2xx=sum(run.non_2xx for run in runs),
             socket_errors=sum(run.socket_errors for run in runs),
+            server_cpu_ms=mean([run.server_cpu_ms for run in runs]),
+            database_cpu_ms=mean([run.database_cpu_ms for run in runs]),
         )
 
 
@@ -579,14 +674,21 @@ def milliseconds(value: float) -> str:
 def table(figures: dict[str, Any]) -> list[str]:
     runs = figures["runs"]
     with_baseline = figures["baseline"]
-    head = ["case", "request", "req/s", "p50", "p99", "non-2xx"]
+    head = ["case", "request", "req/s", "p50", "p99", "non-2xx", "CPU/request"]
     if with_baseline:
-        head += ["baseline req/s", "baseline p50", "baseline p99", "ours / baseline", "per round"]
+        head += [
+            "baseline req/s",
+            "baseline p50",
+            "baseline p99",
+            "baseline CPU/request",
+            "ours / baseline",
+            "per round",
+        ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for name, by_target in runs.items():
         case = BY_NAME[name]
         ours = Summary.of(by_target["ours"])
-        row = [name, case.shown, *cells(case, ours)]
+        row = [name, case.shown, *cells(case, ours), cpu_cell(ours)]
         if with_baseline:
             base = Summary.of(by_target["baseline"])
             ratio = ours.rate / base.rate if base.rate else math.nan
@@ -602,6 +704,7 @@ def table(figures: dict[str, Any]) -> list[str]:
                 f"{base.rate:,.0f}",
                 milliseconds(base.p50_ms),
                 milliseconds(base.p99_ms),
+                cpu_cell(base),
                 shown_ratio,
                 rounds,
             ]
@@ -648,7 +751,10 @@ def write_results(
         " round's, non-2xx the sum. `detail` and `patch` take another lead each request;"
         " `create` makes a new lead each request (`bench/wrk/*.lua`); non-2xx is what wrk"
         " counts (a status of 400 or more); each case is asked once before the runs, which"
-        " must answer 2xx.",
+        " must answer 2xx. CPU/request: the CPU time (user and system, from /proc) that the"
+        " server's processes + PostgreSQL's backends of its database spent over a run, per"
+        " request answered, the mean of the rounds (on SQLite the database works inside the"
+        " server); what a request costs, whatever the machine's other load.",
         "",
     ]
     if "PostgreSQL" in figures:
