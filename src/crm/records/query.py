@@ -584,7 +584,6 @@ async def list_records(
         raise ApiError(400, {"cursor": "Give either `page` or `cursor`, not both."})
     dialect = session.get_bind().dialect.name
     filters = await filter_conditions(session, spec, principal, request, dialect)
-    conditions = [*scope(spec, principal), *filters]
     offset = params.offset or None  # no OFFSET 0, which would keep a subquery apart
     ordering = parse_ordering(spec, query.get("ordering"))
     cursor = parse_cursor(spec, ordering, raw_cursor) if raw_cursor else None
@@ -592,6 +591,7 @@ async def list_records(
     if raw_cursor is None:
         # One record more than the page: whether a next page exists, whatever the count.
         if filters:
+            conditions = [*scope(spec, principal), *filters]
             list_query = ListQuery(
                 spec, ordering, conditions, conditions, dialect, count_limit, size + 1, offset
             )
@@ -609,6 +609,7 @@ async def list_records(
 
     # By cursor: the records past the cursor's, in the ordering or (for the page before
     # it) against it, read from where an index on the ordering starts.
+    conditions = [*scope(spec, principal), *filters]
     before = cursor is not None and cursor.before
     scan = ordering.reversed() if before else ordering
     scanned = [*conditions, past(scan, cursor.values)] if cursor is not None else conditions
