@@ -507,7 +507,7 @@ class Run:
     non_2xx: int
     socket_errors: int
     server_cpu_ms: float  # CPU time per request of the server's processes
-    database_cpu_ms: float  # and of PostgreSQL's backends
+    database_cpu_ms: float  # and of PostgreSQL's backends (NaN on SQLite)
 
 
 def run_wrk(
@@ -548,7 +548,11 @@ def run_wrk(
         non_2xx=figures["non_2xx"],
         socket_errors=sum(figures[kind] for kind in ("connect", "read", "write", "timeout")),
         server_cpu_ms=CpuMeter.spent(server_before, server_after) * per_request,
-        database_cpu_ms=CpuMeter.spent(database_before, database_after) * per_request,
+        database_cpu_ms=(
+            CpuMeter.spent(database_before, database_after) * per_request
+            if meter.database
+            else math.nan
+        ),
     )
 
 
@@ -561,9 +565,10 @@ def shown_run(run: Run) -> str:
 
 
 def cpu_cell(run: "Run | Summary") -> str:
-    """CPU time per request: the server's processes + the database's backends."""
-    if not math.isfinite(run.server_cpu_ms):
-        return "-"
+    """CPU time per request: the server's processes + the database's backends (none for
+    SQLite, which works inside the server)."""
+    if not math.isfinite(run.database_cpu_ms):
+        return f"{run.server_cpu_ms:.2f} ms"
     return f"{run.server_cpu_ms:.2f} + {run.database_cpu_ms:.2f} ms"
 
 
