@@ -47,9 +47,11 @@ async def main(url: str, calls: int, rounds: int) -> None:
 
     async with reader.connect() as held:
         raw = (await held.get_raw_connection()).driver_connection
-        sql = str(PRINCIPAL_STATEMENT.compile(dialect=engine.dialect)).replace(
-            "%(token_hash)s", "$1"
+        # The same SQL, its one parameter left: the other values written into it.
+        literal = PRINCIPAL_STATEMENT.params(PARAMETERS).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
         )
+        sql = str(literal).replace(f"'{PARAMETERS['token_hash']}'", "$1")
 
         async def held_statement() -> None:
             (await held.execute(PRINCIPAL_STATEMENT, PARAMETERS)).one_or_none()
