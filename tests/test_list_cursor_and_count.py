@@ -187,6 +187,17 @@ async def test_count_past_the_exact_limit(
             assert body["count_estimated"] is True
             assert body["count"] >= 4
             assert counter.count == 3, counter.statements
+            # The process keeps that estimate for the pages of this list that follow.
+            with count_statements(limited) as counter:
+                again = await client.get(
+                    LEADS.url, params={"page_size": 2, "page": 2}, headers=world.admin.headers
+                )
+            assert again.status_code == 200, again.text
+            assert (again.json()["count"], again.json()["count_estimated"]) == (
+                body["count"],
+                True,
+            )
+            assert counter.count == 2, counter.statements
         # Whatever the count says, the pages hold every record once and end.
         for first in (f"{LEADS.url}?page_size=2", f"{LEADS.url}?page_size=2&cursor="):
             ids, answers = await walk(client, world.admin, first)

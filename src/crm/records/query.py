@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import (
@@ -352,7 +353,11 @@ class ListQuery:
         count_limit: int,
         limit: Any,
         offset: Any = None,
+        *,
+        shared: bool = False,
     ) -> None:
+        """`shared`: built once for many requests (plain_query), whose estimates are kept."""
+        self.shared = shared
         self.spec = spec
         self.ordering = ordering
         self.counting = counting
@@ -417,6 +422,7 @@ def plain_query(
         count_limit,
         bindparam("page_limit", type_=Integer),
         bindparam("page_offset", type_=BigInteger) if offset else None,
+        shared=True,
     )
 
 
@@ -445,11 +451,29 @@ async def counted(
         number = int(await session.scalar(query.count_alone, parameters) or 0)
     if query.dialect != "postgresql" or number <= query.count_limit:
         return number, False
+    key = None
+    if query.shared:  # the same conditions for every page of this caller's list
+        key = (query.spec.name, parameters["org_id"], parameters.get("profile_id"))
+        kept = ESTIMATES.get(key)
+        if kept is not None and monotonic() - kept[0] < ESTIMATE_SECONDS:
+            return max(kept[1], number), True
     plan = await session.scalar(query.estimate, parameters)
     if isinstance(plan, str):
         plan = json.loads(plan)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
+    if key is not None:
+        if len(ESTIMATES) >= ESTIMATES_KEPT:
+            ESTIMATES.clear()
+        ESTIMATES[key] = (monotonic(), estimate)
     return max(estimate, number), True
+
+
+# The estimate of a list without filters, kept per process for up to ESTIMATE_SECONDS by
+# entity, org and (for a user) profile: the planner's statistics change with ANALYZE, so an
+# EXPLAIN on every page would cost a statement for the same answer.
+ESTIMATE_SECONDS = 60.0
+ESTIMATES_KEPT = 4096
+ESTIMATES: dict[tuple[Any, ...], tuple[float, int]] = {}
 
 
 def tags_condition(model: Any, tags: list[str], dialect: str) -> ColumnElement[bool]:
