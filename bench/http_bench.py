@@ -458,7 +458,8 @@ def process_tree(root: int) -> list[int]:
 
 
 def database_backends(database: str) -> list[int]:
-    """The PostgreSQL server processes serving `database` (their titles name it)."""
+    """The PostgreSQL backends of the clients of `database` (their titles name it; not the
+    autovacuum workers, whose work follows the writes of earlier runs)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -466,7 +467,8 @@ def database_backends(database: str) -> list[int]:
                 title = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+            client = title.startswith(b"postgres: ") and b"autovacuum" not in title
+            if client and f" {database} ".encode() in title:
                 pids.append(int(entry.name))
     return pids
 
