@@ -75,6 +75,8 @@ async def test_a_deleted_contact_drops_out_of_an_opportunity_until_restored(
     assert sorted(opportunity["contacts"]) == sorted([jane["id"], john["id"]])
     await api.delete(f"/api/contacts/{jane['id']}/", headers=admin.headers)
     assert (await read(api, admin, "opportunities", opportunity["id"]))["contacts"] == [john["id"]]
+    page = await listed(api, admin, "opportunities")
+    assert page[opportunity["id"]]["contacts"] == [john["id"]]
     # Changing the list while Jane is deleted keeps her link for when she comes back.
     kept = await api.patch(
         f"/api/opportunities/{opportunity['id']}/",

@@ -218,6 +218,33 @@ async def test_count_past_the_exact_limit(
         }
 
 
+async def test_each_caller_has_a_count_estimate_of_its_own(
+    database_url: str, api: httpx.AsyncClient, world: World
+) -> None:
+    """Kept estimates are by org and, for a user, by profile: an admin's is never another
+    org's or a user's answer."""
+    for who in (world.admin, world.other):
+        for i in range(4):
+            await create(api, who, LEADS, title=f"Lead {i}")
+    for i in range(4):
+        await create(
+            api, world.admin, LEADS, title=f"Theirs {i}", assigned_to=world.user.profile_id
+        )
+    limited = fresh_app(database_url, exact_count_limit=3)
+    async with client_of(limited) as client:
+        for who, visible in ((world.admin, 8), (world.user, 4), (world.other, 4)):
+            with count_statements(limited) as counter:
+                response = await client.get(LEADS.url, params={"page_size": 2}, headers=who.headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if TEST_DATABASE_URL is None:  # SQLite counts exactly
+                assert (body["count"], body["count_estimated"]) == (visible, False)
+                assert counter.count == 2, counter.statements
+            else:  # each asks the planner for its own estimate
+                assert body["count_estimated"] is True
+                assert counter.count == 3, counter.statements
+
+
 @pytest.mark.usefixtures("api")  # the app started, and its engines closed after the test
 async def test_lists_plan_on_connections_of_their_own(app: FastAPI) -> None:
     database = app.state.db

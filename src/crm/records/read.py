@@ -105,6 +105,7 @@ def listed_column(many: ManyLink, owners: Any) -> Any:
         select(listed_ids(listed))
         .select_from(Join(table, target, joined))
         .where(table.c.org_id == owners.c.org_id, table.c[many.owner] == owners.c.id)
+        .correlate(owners)
         .scalar_subquery()
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Insert,
     Row,
     Select,
+    String,
     Update,
     bindparam,
     delete,
@@ -110,7 +111,7 @@ def link_statement(link: Link) -> Select[Any]:
     the write commits."""
     target = link.target
     by = getattr(target, link.by)
-    value: BindParameter[Any] = bindparam("value")
+    value: BindParameter[Any] = bindparam("value", type_=None if link.by == "id" else String)
     match = by == value if link.by == "id" else folded(by) == folded(value)
     conditions = [target.org_id == bindparam("org_id"), match, *alive(target)]
     return select(target.id).where(*conditions).with_for_update(read=True)

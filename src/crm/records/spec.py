@@ -113,6 +113,15 @@ _REGISTRY: dict[str, EntitySpec] = {}
 
 
 def register(spec: EntitySpec) -> EntitySpec:
+    # Records are written in Core by column name (crm.records.service), where a key that is
+    # no column would be dropped without a word.
+    columns = spec.table.c
+    unknown = [
+        name
+        for name in (*spec.entity_fields, *(link.column for link in spec.links))
+        if name not in columns
+    ]
+    assert not unknown, f"{spec.name}: no column for {unknown}"
     ordering_indexes(spec.model, (*spec.ordering, "created_at", "updated_at"))
     _REGISTRY[spec.singular] = spec
     return spec
