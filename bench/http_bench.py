@@ -441,7 +441,7 @@ def wrk_binary() -> str:
 # --- CPU per request ---------------------------------------------------------------------
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# The supervisor's pid of each server started here, by base URL (crm_server keeps ours).
+# The baseline's supervisor pid by base URL (tests.servers.RUNNING keeps ours).
 BASELINES: dict[str, int] = {}
 
 

@@ -111,8 +111,10 @@ def link_statement(link: Link) -> Select[Any]:
     the write commits."""
     target = link.target
     by = getattr(target, link.by)
-    value: BindParameter[Any] = bindparam("value", type_=None if link.by == "id" else String)
-    match = by == value if link.by == "id" else folded(by) == folded(value)
+    if link.by == "id":
+        match = by == bindparam("value")
+    else:
+        match = folded(by) == folded(bindparam("value", type_=String))
     conditions = [target.org_id == bindparam("org_id"), match, *alive(target)]
     return select(target.id).where(*conditions).with_for_update(read=True)
 
