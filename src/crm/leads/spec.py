@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from crm.accounts.models import Account
 from crm.contacts.models import Contact
@@ -22,13 +22,6 @@ class LeadIn(ReachableIn):
     company_name: Text255 | None = None
     status: Status = "new"
     source: Text255 | None = Field(default=None, description="The name of a lead source.")
-
-    @field_validator("status")
-    @classmethod
-    def not_converted(cls, value: str | None) -> str | None:
-        if value == "converted":
-            raise ValueError("'converted' is set only by converting the lead.")
-        return value
 
 
 LEADS = register(
@@ -59,6 +52,7 @@ LEADS = register(
         filters=("status", "source"),
         ordering=("title", "first_name", "last_name", "email", "company_name", "status"),
         choices={"status": STATUSES},
+        server_set={"status": {"converted": "converting the lead"}},
         example={
             "title": "Acme renewal interest",
             "first_name": "Jane",

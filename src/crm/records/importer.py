@@ -326,6 +326,7 @@ class Target:
     values: dict[str, Any]
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
     ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
+    held: dict[str, Any] = field(default_factory=dict)  # its server-set fields (spec.server_set)
 
     def carried(self) -> "Target":
         """The record as a later batch finds it, once this batch's write of it is done: a
@@ -339,6 +340,7 @@ class Target:
             self.custom_fields,
             dict(self.links),
             {},
+            held=self.held,
         )
 
 
@@ -424,6 +426,7 @@ class Importer:
             model.assigned_to_id,
             model.custom_fields,
             *link_columns,
+            *(getattr(model, name) for name in spec.server_set),
             literal_column("ctid" if self.postgresql else "NULL"),
         ).where(
             model.org_id == self.principal.org_id,
@@ -432,6 +435,7 @@ class Importer:
         )
         for row in await self.session.execute(statement.with_for_update(of=model)):
             *links, ctid = row[5:]
+            links, held = links[: len(spec.links)], links[len(spec.links) :]
             found[row[1]] = Target(
                 id=row[0],
                 new=False,
@@ -441,6 +445,7 @@ class Importer:
                 links={link.column: value for link, value in zip(spec.links, links, strict=True)},
                 values={},
                 ctid=ctid,
+                held=dict(zip(spec.server_set, held, strict=True)),
             )
         return found
 
@@ -532,7 +537,8 @@ class Importer:
         errors: dict[str, str] = {}
         body, custom = self.body_of(row, refs, errors)
         try:
-            data = validated(self.spec, body, partial=target is not None)
+            held = target.held if target is not None else None
+            data = validated(self.spec, body, partial=target is not None, current=held)
         except ApiError as exc:
             errors = {**exc.errors, **errors}
             data = {}

@@ -17,6 +17,12 @@ from crm.records.spec import EntitySpec
 from crm.schemas import Answer, CustomFieldDefinition, ProfileRef, list_of
 
 
+class Unseen(Answer):
+    """A linked record the caller may not see, as a write's answer shows it: its id alone."""
+
+    id: uuid.UUID
+
+
 @dataclass(frozen=True)
 class EntitySchemas:
     record: type[BaseModel]

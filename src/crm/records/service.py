@@ -2,7 +2,7 @@
 and uniqueness; create, update, soft delete and restore. Services write, never commit."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -33,7 +33,7 @@ from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.models import unique_index_name
 from crm.records.read import alive, read_bodies
-from crm.records.scope import fetch, fetch_for_change, record_statement
+from crm.records.scope import can_see, fetch, fetch_for_change, record_statement
 from crm.records.spec import SERVER_DERIVED, EntitySpec, Link, ManyLink, RecordIn
 from crm.validation import NUL_REASON, contains_nul
 
@@ -58,9 +58,12 @@ def never_null(schema: type[RecordIn]) -> tuple[str, ...]:
     return tuple(name for name, info in schema.model_fields.items() if not nullable(info))
 
 
-def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
+def parse_body(
+    spec: EntitySpec, body: Any, *, partial: bool, current: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The body's writable fields, validated; for a full write (create, PUT) every writable
-    field, those left out at their default."""
+    field, those left out at their default. `current`: the record it changes (None for a
+    new one)."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.")
     errors: dict[str, str] = {}
@@ -80,13 +83,20 @@ def parse_body(spec: EntitySpec, body: Any, *, partial: bool) -> dict[str, Any]:
             errors[key] = NUL_REASON
     if errors:
         raise ApiError(400, errors)
-    return validated(spec, body, partial=partial)
+    return validated(spec, body, partial=partial, current=current)
 
 
-def validated(spec: EntitySpec, body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def validated(
+    spec: EntitySpec,
+    body: dict[str, Any],
+    *,
+    partial: bool,
+    current: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A body of writable fields without NUL characters through the entity's schema: the
     one validation of the JSON API and of CSV uploads (which check the fields a file names
-    and its NUL characters once for its header and once a row)."""
+    and its NUL characters once for its header and once a row). `current` holds at least
+    the server-set fields of the record the body changes (None for a new record)."""
     schema = patch_schema(spec.schema) if partial else spec.schema
     try:
         parsed = schema.model_validate(body)
@@ -101,7 +111,33 @@ def validated(spec: EntitySpec, body: dict[str, Any], *, partial: bool) -> dict[
         }
         if errors:
             raise ApiError(400, errors)
+    keep_server_set(spec, data, body, current)
     return data
+
+
+def keep_server_set(
+    spec: EntitySpec,
+    data: dict[str, Any],
+    given: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+) -> None:
+    """A value only the server sets (spec.server_set: `converted`, set by convert) is
+    refused in a write; a record holding one keeps it. A write that gives it again changes
+    nothing; a full write that leaves the field out keeps it (rather than returning it to
+    its default, which would undo what set it); any other value is a 400."""
+    errors: dict[str, str] = {}
+    for name, setters in spec.server_set.items():
+        held = current.get(name) if current is not None else None
+        if held in setters:
+            if name not in given:
+                data.pop(name, None)
+            elif data.get(name) != held:
+                errors[name] = f"This {spec.singular} is {held}: its {name} cannot change."
+        elif data.get(name) in setters:
+            value = data[name]
+            errors[name] = f"'{value}' is set only by {setters[value]}."
+    if errors:
+        raise ApiError(400, errors)
 
 
 @cache
@@ -304,6 +340,19 @@ async def read_one(
     return read_bodies(spec, [row])[0]
 
 
+async def read_for(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, record_id: uuid.UUID
+) -> dict[str, Any]:
+    """A record of the caller's org as a write that links it answers it: in full when the
+    caller may see it, else its id alone (a `user` may link records it does not see)."""
+    statement = record_statement(spec, deleted=None)
+    parameters = {"org_id": principal.org_id, "record_id": record_id}
+    row = (await session.execute(statement, parameters)).one()
+    if not can_see(row, principal):
+        return {"id": row.id}
+    return read_bodies(spec, [row])[0]
+
+
 async def detail(
     session: AsyncSession, spec: EntitySpec, principal: Principal, row: Row[Any]
 ) -> dict[str, Any]:
@@ -356,7 +405,7 @@ async def change(
     """PATCH (`partial`: only the fields in the body change) or PUT (a writable field left
     out returns to its default)."""
     record = await fetch_for_change(session, spec, principal, raw_id)
-    data = parse_body(spec, body, partial=partial)
+    data = parse_body(spec, body, partial=partial, current=record._mapping)
     values: dict[str, Any] = {}
     if "custom_fields" in data:
         fields = await definitions(session, principal, spec.singular)

@@ -79,6 +79,9 @@ class EntitySpec:
     natural_key: str | None = None  # de-duplicates CSV uploads
     # The values an enum field may hold (and be filtered on), field by field.
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Values of an enum field that only the server sets, each with what sets it; a record
+    # holding one keeps it through every write (crm.records.service.keep_server_set).
+    server_set: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     example: Mapping[str, Any] | None = None  # a create body, for the API document
 
     @property
