@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, Identity, World, identity_from_session, unique_email
+from tests.conftest import (
+    PASSWORD,
+    Identity,
+    World,
+    add_member,
+    identity_from_session,
+    unique_email,
+)
 from tests.leads_support import create_lead, detail_url, refused
 from tests.openapi_check import hooks
 from tests.servers import crm_server
@@ -610,3 +617,48 @@ async def test_linked_records_the_caller_may_not_see_answer_their_id_alone(
     assert response.json()["contact"] == contact_two
     for entity, record_id in (("accounts", account["id"]), ("contacts", contact["id"])):
         refused(await read_as(api, world.other, entity, record_id), 404)
+
+
+async def test_a_carried_value_the_target_refuses_is_named_and_can_be_left_out(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.admin
+    await define(api, admin, "lead", "tier")
+    await define(api, admin, "contact", "tier", type="dropdown", options=["bronze"])
+    lead = await create_lead(api, admin, email=unique_email(), custom_fields={"tier": "gold"})
+    url = convert_url(lead["id"])
+    refused(
+        await api.post(url, json={"account_name": "Acme"}, headers=admin.headers),
+        400,
+        "contact.custom_fields.tier",
+    )
+    assert await everything(api, admin) == {"accounts": [], "contacts": [], "opportunities": []}
+    # The lead's assignee who has left cannot be carried either: named, and replaced.
+    leaver = await add_member(api, admin)
+    assigned = await api.patch(
+        detail_url(lead["id"]), json={"assigned_to": leaver.profile_id}, headers=admin.headers
+    )
+    assert assigned.status_code == 200, assigned.text
+    left = await api.patch(
+        f"/api/users/{leaver.profile_id}/", json={"is_active": False}, headers=admin.headers
+    )
+    assert left.status_code == 200, left.text
+    body = {"account_name": "Acme", "contact": {"custom_fields": {"tier": None}}}
+    refused(
+        await api.post(url, json=body, headers=admin.headers),
+        400,
+        "account.assigned_to",
+    )
+    body = {
+        "account_name": "Acme",
+        "account": {"assigned_to": world.user.profile_id},
+        "contact": {"custom_fields": {"tier": None}, "assigned_to": None},
+    }
+    refused(await api.post(url, json=body, headers=world.other.headers), 404)
+    response = await api.post(url, json=body, headers=admin.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["contact"]["custom_fields"] == {}
+    assert response.json()["contact"]["assigned_to"] is None
+    assert response.json()["account"]["assigned_to"]["id"] == world.user.profile_id
+    seen = await read_as(api, world.user, "accounts", response.json()["account"]["id"])
+    assert seen.status_code == 200
