@@ -104,7 +104,7 @@ def check_objects(body: ConvertIn) -> None:
         given = getattr(body, kind) or {}
         for name, setter in fields.items():
             if name in given:
-                errors[f"{kind}.{name}"] = f"Set by {setter}."
+                errors[f"{kind}.{name}"] = f"Set by {setter}: leave it out here."
     if errors:
         raise ApiError(400, errors)
 
