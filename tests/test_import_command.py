@@ -60,3 +60,26 @@ async def test_import_command_reports_and_writes_like_the_upload(
     assert "refused, nothing was written: title: This column is required." in refused.stdout
     listed = await api.get("/api/leads/", headers=world.admin.headers)
     assert listed.json()["count"] == 0
+
+
+async def test_broken_quoting_refuses_the_whole_file(
+    api: httpx.AsyncClient,
+    world: World,
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "title,email,description\n"
+        "Good,g@x.test,fine\n"
+        'Broken "quote,b@x.test,"unterminated\n'
+        "Another,a@x.test,x\n"
+    )
+    who = ["--org", world.admin.org_id, "--as", world.admin.email]
+    refused = await run(capsys, database_url, *who, str(path))
+    assert refused.returncode == 1, refused.stdout
+    assert "refused, nothing was written: file: The file is not valid CSV" in refused.stdout
+    assert "line 3" in refused.stdout
+    listed = await api.get("/api/leads/", headers=world.admin.headers)
+    assert listed.json()["count"] == 0

@@ -390,7 +390,7 @@ async def test_whole_file_errors(api: httpx.AsyncClient, world: World, entity: E
         "cf_nope",
     )
     await refused(
-        await upload(api, world.admin, entity, f"{entity.required},id\nOne,x\n".encode()), "id"
+        await upload(api, world.admin, entity, f"{entity.required},org\nOne,x\n".encode()), "org"
     )
     twice = f"{entity.required},Tags,tags\nOne,a,b\n".encode()
     await refused(await upload(api, world.admin, entity, twice), "tags")
@@ -541,3 +541,126 @@ async def test_a_later_batch_that_is_not_utf8_leaves_nothing_written(
     assert response.status_code == 400, response.text
     assert response.json()["errors"] == {"file": "The file is not UTF-8 text."}
     assert await records(api, world.admin, entity) == []
+
+
+BROKEN_QUOTING = {
+    # A quote opened and never closed: the rest of the file would be one cell.
+    "unclosed": (
+        [
+            "title,email,description",
+            "Good,g@x.test,fine",
+            'Broken "quote,b@x.test,"unterminated',
+            "Another,a@x.test,x",
+        ],
+        "the quote opened on line 3 is never closed",
+    ),
+    # A quote inside a cell that does not start with one.
+    "stray": (
+        ["title,email", "Good,g@x.test", 'Bro"ken,b@x.test', "Another,a@x.test"],
+        "line 3: a quote inside a cell",
+    ),
+    # Text after the closing quote of a cell, on the second line of a record.
+    "after closing": (
+        ["title,email,description", "Good,g@x.test,fine", 'Two,t@x.test,"one', 'two"x', "A,a@x.t,"],
+        "line 4: a quoted cell must end at its closing quote",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_QUOTING)
+async def test_broken_quoting_refuses_the_whole_file_naming_the_line(
+    api: httpx.AsyncClient, world: World, case: str
+) -> None:
+    lines, words = BROKEN_QUOTING[case]
+    for end in ("\n", "\r\n"):
+        response = await upload(api, world.admin, ENTITIES[0], csv_text(*lines, end=end))
+        assert response.status_code == 400, response.text
+        (reason,) = response.json()["errors"].values()
+        assert set(response.json()["errors"]) == {"file"}
+        assert reason.startswith("The file is not valid CSV: ") and words in reason, reason
+    assert await records(api, world.admin, ENTITIES[0]) == []
+    assert await records(api, world.other, ENTITIES[0]) == []
+
+
+async def test_quotes_where_csv_allows_them_are_read(api: httpx.AsyncClient, world: World) -> None:
+    content = csv_text(
+        "title,email,description",
+        '"Say ""hi""",q1@x.test,"one, two"',
+        'Plain,q2@x.test,"over',
+        'two lines"',
+        '"Q3",q3@x.test,""""',
+        "Ends,q4@x.test,x",
+    )
+    body = report(await upload(api, world.admin, ENTITIES[0], content))
+    assert rows(body["created"]) == [2, 3, 4, 5] and body["errors"] == []
+    got = {lead["email"]: lead for lead in await records(api, world.admin, ENTITIES[0])}
+    assert got["q1@x.test"]["title"] == 'Say "hi"'
+    assert got["q1@x.test"]["description"] == "one, two"
+    assert got["q2@x.test"]["description"] == "over\ntwo lines"
+    assert got["q3@x.test"]["description"] == '"'
+
+
+async def test_an_id_column_matches_by_id_before_the_natural_key(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    leads = ENTITIES[0]
+    made = {}
+    for name, body in (
+        ("ann", {"title": "Ann", "email": "ann@x.test"}),
+        ("bob", {"title": "Bob", "email": "bob@x.test"}),
+        ("nokey", {"title": "No email"}),
+        ("theirs", {"title": "User's", "assigned_to": world.user.profile_id}),
+        ("gone", {"title": "Gone"}),
+    ):
+        created = await api.post(leads.url, json=body, headers=world.admin.headers)
+        assert created.status_code == 201, created.text
+        made[name] = created.json()
+    gone = await api.delete(f"{leads.url}{made['gone']['id']}/", headers=world.admin.headers)
+    assert gone.status_code == 204
+    elsewhere = await api.post(leads.url, json={"title": "Other's"}, headers=world.other.headers)
+    assert elsewhere.status_code == 201
+    other_id = elsewhere.json()["id"]
+    content = csv_text(
+        "ID,title,email,number,created_at,updated_at,created_by",
+        f"{made['nokey']['id']},Renamed,,7,never,then,nobody",  # by id: no key needed
+        f"{made['ann']['id']},Ann again,bob@x.test,,,,",  # another lead's email: refused
+        f"{made['ann']['id']},Ann Two,ann2@x.test,,,,",  # the id wins over the old email
+        f"{uuid.uuid4()},Nobody,,,,,",
+        f"{made['gone']['id']},Deleted,,,,,",
+        f"{other_id},Another org's,,,,,",
+        "not-an-id,Bad,,,,,",
+        ",Ann by email,ANN2@x.test,,,,",  # the email the row above wrote
+    )
+    body = report(await upload(api, world.admin, leads, content))
+    assert body["created"] == []
+    assert body["updated"] == [
+        {"row": 2, "id": made["nokey"]["id"]},
+        {"row": 4, "id": made["ann"]["id"]},
+        {"row": 9, "id": made["ann"]["id"]},
+    ]
+    no_such = "No lead with this id in this org."
+    assert body["errors"] == [
+        {"row": 3, "errors": {"email": "A lead with this email already exists."}},
+        {"row": 5, "errors": {"id": no_such}},
+        {"row": 6, "errors": {"id": no_such}},
+        {"row": 7, "errors": {"id": no_such}},
+        {"row": 8, "errors": {"id": no_such}},
+    ]
+    got = {lead["id"]: lead for lead in await records(api, world.admin, leads)}
+    assert got[made["nokey"]["id"]]["title"] == "Renamed"
+    assert got[made["nokey"]["id"]]["created_at"] == made["nokey"]["created_at"]
+    assert (got[made["ann"]["id"]]["title"], got[made["ann"]["id"]]["email"]) == (
+        "Ann by email",
+        "ANN2@x.test",
+    )
+    assert got[made["bob"]["id"]] == made["bob"]
+    theirs = await api.get(f"{leads.url}{other_id}/", headers=world.other.headers)
+    assert theirs.json()["title"] == "Other's"
+    await assert_unseen_by_other_org(api, world.other, leads, made["ann"]["id"])
+
+    # A user updates by id only what it sees.
+    content = csv_text("id,title", f"{made['theirs']['id']},Mine now", f"{made['bob']['id']},No")
+    body = report(await upload(api, world.user, leads, content))
+    assert body["updated"] == [{"row": 2, "id": made["theirs"]["id"]}]
+    invisible = "A record with this id exists, but it is neither yours nor assigned to you."
+    assert body["errors"] == [{"row": 3, "errors": {"id": invisible}}]

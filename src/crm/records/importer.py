@@ -7,7 +7,6 @@ entity's own validation (service.validated, then validate_values for its custom 
 a cell is refused with the message the JSON API gives for that value."""
 
 import asyncio
-import csv
 import hashlib
 import io
 import logging
@@ -53,10 +52,11 @@ from crm.db import folded, new_uuid, utcnow
 from crm.errors import DETAIL, ApiError
 from crm.ids import CANONICAL_UUID
 from crm.orgs.models import Profile, User
+from crm.records.csvfile import read_records, typed_back
 from crm.records.models import Upload
 from crm.records.read import alive
 from crm.records.scope import can_see
-from crm.records.service import check_exclusive, validated, write_lists
+from crm.records.service import check_exclusive, duplicate, validated, write_lists
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
 from crm.validation import NUL_REASON
 
@@ -69,6 +69,11 @@ LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 KEY = ("org_id", "id")  # a record's primary key
 INVISIBLE = "A record with this {key} exists, but it is neither yours nor assigned to you."
+# What an export writes beside the columns an upload writes (crm.records.exporter): the `id`
+# an upload matches a record by, before any natural key, and the read-only fields, which an
+# upload takes but ignores, so that an export uploads back as it is.
+ID_COLUMN = "id"
+READ_ONLY_COLUMNS = ("number", "created_at", "updated_at", "created_by")
 
 
 def normalise(name: str) -> str:
@@ -155,6 +160,8 @@ def check_header(spec: EntitySpec, header: list[str], fields: Sequence[Definitio
         label = name or f"column {position}"
         if name in seen:
             errors[label] = "This column is named twice."
+        elif name == ID_COLUMN or name in READ_ONLY_COLUMNS:
+            pass
         elif name.startswith(CF_PREFIX):
             if name.removeprefix(CF_PREFIX) not in keys:
                 errors[label] = "Unknown custom field."
@@ -181,22 +188,15 @@ class Row:
     number: int  # the spreadsheet row: the header is 1
     cells: dict[str, str]  # the non-empty cells, stripped, by field name
     error: dict[str, str] | None = None
-
-
-def file_errors(rows: Iterator[list[str]]) -> Iterator[list[str]]:
-    """The file's records; a file that is not UTF-8 or not CSV is a 400."""
-    try:
-        yield from rows
-    except UnicodeDecodeError:
-        raise ApiError(400, {"file": "The file is not UTF-8 text."}) from None
-    except csv.Error as exc:
-        raise ApiError(400, {"file": f"The file is not valid CSV: {exc}."}) from None
+    record_id: str | None = None  # the `id` cell
 
 
 def read_rows(records: Iterator[list[str]], names: list[str]) -> Iterator[Row]:
     """Each data row with its spreadsheet number. A row of empty cells (a blank line) counts
-    as a row but is no record."""
+    as a row but is no record. A cell an export marked as text (csvfile.typed_back) is read
+    as the text; the read-only columns are left out."""
     width = len(names)
+    ignored = [name for name in names if name in READ_ONLY_COLUMNS]
     for number, record in enumerate(records, 2):
         if len(record) > width:
             reason = f"This row has {len(record)} cells; the header names {width} columns."
@@ -204,12 +204,18 @@ def read_rows(records: Iterator[list[str]], names: list[str]) -> Iterator[Row]:
             continue
         stripped = zip(names, map(str.strip, record), strict=False)
         cells = {name: cell for name, cell in stripped if cell}
-        if "\x00" in "".join(record):
+        for name in ignored:
+            cells.pop(name, None)
+        text = "".join(record)
+        if "'" in text:
+            cells = {name: typed_back(cell) for name, cell in cells.items()}
+        if "\x00" in text:
             # Refused before anything else, as the JSON API refuses such a body.
             nul = {name: NUL_REASON for name, cell in cells.items() if "\x00" in cell}
             yield Row(number, {}, nul)
         elif cells:
-            yield Row(number, cells)
+            record_id = cells.pop(ID_COLUMN, None)
+            yield Row(number, cells, record_id=record_id)
 
 
 def batches(rows: Iterable[Row]) -> Iterator[list[Row]]:
@@ -356,7 +362,10 @@ class Report:
         return {"created": self.created, "updated": self.updated, "errors": self.errors}
 
 
-Lookups = tuple[dict[str, "Target"], dict[str, dict[str, uuid.UUID]]]
+# The records a batch names: by lowered natural key (text) and by id (a UUID, which never
+# equals a text), the same Target under both.
+Known = dict[str | uuid.UUID, "Target"]
+Lookups = tuple[Known, dict[str, dict[str, uuid.UUID]]]
 
 
 def field_name(name: str) -> str:
@@ -381,8 +390,8 @@ class Importer:
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
         self.postgresql = session.get_bind().dialect.name == "postgresql"
-        # The records the batch last validated wrote, by natural key (see existing).
-        self.in_flight: dict[str, Target] = {}
+        # The records the batch last validated wrote, by natural key and by id (see existing).
+        self.in_flight: Known = {}
         # How each column's cells become JSON values, looked up once a cell: the fields
         # written as they are typed, and the custom fields (by key).
         self.plain = {
@@ -397,31 +406,51 @@ class Importer:
 
     # Lookups of a batch: one statement each.
 
-    async def existing(self, batch: list[Row]) -> dict[str, Target]:
-        """The records the batch's natural keys name. Those the batch before wrote are taken
-        from memory: that batch may still be being written (see pipeline)."""
+    async def existing(self, batch: list[Row]) -> Known:
+        """The live records of the org that the batch's `id` cells and natural keys name, in
+        one statement. Those the batch before wrote are taken from memory: that batch may
+        still be being written (see pipeline)."""
         spec, model = self.spec, self.spec.model
         key = spec.natural_key
-        if key is None:
-            return {}
-        found: dict[str, Target] = {}
+        found: Known = {}
+        carried: dict[uuid.UUID, Target] = {}
+
+        def from_memory(record_id: uuid.UUID) -> Target | None:
+            before = self.in_flight.get(record_id)
+            if before is None:
+                return None
+            if record_id not in carried:  # one Target per record, however it is named
+                carried[record_id] = before.carried()
+            return carried[record_id]
+
         keys: set[str] = set()
+        ids: set[uuid.UUID] = set()
         for line in batch:
-            natural = line.cells.get(key)
+            if line.record_id is not None and CANONICAL_UUID.fullmatch(line.record_id):
+                record_id = uuid.UUID(line.record_id)
+                if (target := from_memory(record_id)) is not None:
+                    found[record_id] = target
+                else:
+                    ids.add(record_id)
+            natural = line.cells.get(key) if key is not None else None
             if natural is None:
                 continue
             natural = natural.lower()
             before = self.in_flight.get(natural)
-            if before is not None:
-                found[natural] = before.carried()
+            if before is not None and (target := from_memory(before.id)) is not None:
+                found[natural] = target
             else:
                 keys.add(natural)
-        if not keys:
+        if not keys and not ids:
             return found
+        by_key = folded(getattr(model, key)) if key is not None else literal_column("NULL")
+        matches = [among(self.session, model.id, ids)] if ids else []
+        if keys:
+            matches.append(among(self.session, by_key, keys))
         link_columns = [getattr(model, link.column) for link in spec.links]
         statement = select(
             model.id,
-            folded(getattr(model, key)),
+            by_key,
             model.created_by_id,
             model.assigned_to_id,
             model.custom_fields,
@@ -431,12 +460,12 @@ class Importer:
         ).where(
             model.org_id == self.principal.org_id,
             model.deleted_at.is_(None),
-            among(self.session, folded(getattr(model, key)), keys),
+            or_(*matches),
         )
         for row in await self.session.execute(statement.with_for_update(of=model)):
             *links, ctid = row[5:]
             links, held = links[: len(spec.links)], links[len(spec.links) :]
-            found[row[1]] = Target(
+            target = from_memory(row[0]) or Target(
                 id=row[0],
                 new=False,
                 created_by_id=row[2],
@@ -447,6 +476,9 @@ class Importer:
                 ctid=ctid,
                 held=dict(zip(spec.server_set, held, strict=True)),
             )
+            found[row[0]] = target
+            if row[1] is not None:
+                found.setdefault(row[1], target)
         return found
 
     async def references(self, batch: list[Row]) -> dict[str, dict[str, uuid.UUID]]:
@@ -603,7 +635,7 @@ class Importer:
         key = self.spec.natural_key
         known, refs = lookups
         written: dict[uuid.UUID, Target] = {}
-        in_flight: dict[str, Target] = {}
+        in_flight: Known = {}
         report = self.report
         for position, row in enumerate(batch, 1):
             if position % YIELD_ROWS == 0:
@@ -612,27 +644,41 @@ class Importer:
                 report.errors.append({"row": row.number, "errors": row.error})
                 continue
             natural = row.cells[key].lower() if key and key in row.cells else None
-            target = known.get(natural) if natural is not None else None
-            if target is not None and not can_see(target, self.principal):
-                reason = INVISIBLE.format(key=key)
-                report.errors.append({"row": row.number, "errors": {key: reason}})
-                continue
             try:
+                target = self.matched(row, natural, known)
                 result = self.apply(row, target, refs)
             except ApiError as exc:
                 report.errors.append({"row": row.number, "errors": exc.errors})
                 continue
-            written[result.id] = result
+            written[result.id] = in_flight[result.id] = result
             if natural is not None:
-                in_flight[natural] = result
+                in_flight[natural] = known[natural] = result
             if target is None:
-                if natural is not None:
-                    known[natural] = result
                 report.created.append({"row": row.number, "id": str(result.id)})
             else:
                 report.updated.append({"row": row.number, "id": str(result.id)})
         self.in_flight = in_flight
         return list(written.values())
+
+    def matched(self, row: Row, natural: str | None, known: Known) -> Target | None:
+        """The record a row updates (None: it creates one); ApiError when it may not. An
+        `id` cell names a live record of the org before any natural key does, and the row's
+        key cell may then not be another record's."""
+        key = self.spec.natural_key
+        holder = known.get(natural) if natural is not None else None
+        if row.record_id is None:
+            if holder is not None and not can_see(holder, self.principal):
+                raise ApiError(400, {str(key): INVISIBLE.format(key=key)})
+            return holder
+        record_id = row.record_id
+        target = known.get(uuid.UUID(record_id)) if CANONICAL_UUID.fullmatch(record_id) else None
+        if target is None:
+            raise ApiError(400, {ID_COLUMN: f"No {self.spec.singular} with this id in this org."})
+        if not can_see(target, self.principal):
+            raise ApiError(400, {ID_COLUMN: INVISIBLE.format(key=ID_COLUMN)})
+        if key is not None and holder is not None and holder is not target:
+            raise duplicate(self.spec, key)
+        return target
 
     async def write(self, targets: list[Target]) -> None:
         """The batch's records: one multi-row INSERT, one executemany UPDATE per set of
@@ -829,7 +875,7 @@ async def import_file(
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     stream = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     try:
-        records = file_errors(csv.reader(stream))
+        records = read_records(stream)
         header = next(records, None)
         if header is None or not any(cell.strip() for cell in header):
             raise ApiError(400, {"file": "The file has no header row."})
