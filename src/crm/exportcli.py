@@ -1,18 +1,16 @@
 """`crm export <entity> --org ID > file.csv`: an org's live records as the CSV file that
-POST /api/<entity>/upload/ and `crm import` read."""
+POST /api/<entity>/upload/ and `crm import` read, the file GET /api/<entity>/export/ writes."""
 
 import asyncio
 import sys
 import uuid
 from typing import IO, Any
 
-from sqlalchemy import text
-
 from crm.app import ENTITIES
 from crm.db import Database
 from crm.importcli import ENTITY_NAMES, CommandError
 from crm.orgs.models import Org
-from crm.records.exporter import export_csv
+from crm.records.exporter import export_csv, snapshot
 
 
 async def run_export(database_url: str, entity: str, org_id: str, out: IO[str]) -> int:
@@ -24,16 +22,18 @@ async def run_export(database_url: str, entity: str, org_id: str, out: IO[str]) 
     except ValueError:
         raise CommandError(f"--org: not an org id: {org_id}") from None
     database = Database(database_url)
+    count = 0
     try:
-        async with database.sessionmaker() as session:
-            if database.dialect == "postgresql":
-                # One snapshot for every batch: links name the records as they were.
-                await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        async with snapshot(database) as session:
             if await session.get(Org, org_uuid) is None:
                 raise CommandError(f"--org: no org {org_id}")
-            return await export_csv(session, spec, org_uuid, out)
+            async for chunk, records in export_csv(session, spec, org_uuid):
+                out.write(chunk)
+                out.flush()
+                count += records
     finally:
         await database.dispose()
+    return count
 
 
 def main(database_url: str, args: Any, out: IO[str] | None = None) -> int:

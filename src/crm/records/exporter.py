@@ -1,37 +1,67 @@
-"""CSV export of an org's live records (`crm export`): the columns and cell forms the upload
-reads (importer.py), so that an export uploads back unchanged. Read in batches, in the order
-of creation, so that memory does not grow with the org."""
+"""CSV export of an org's live records (`GET /api/<entity>/export/` and `crm export`, one
+writer): the columns and cell forms the upload reads (importer.py) and the record's id and
+read-only fields, so that an export uploads back changing nothing. Read in batches, in the
+order of the list, so that memory does not grow with the org."""
 
 import csv
+import io
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import IO, Any
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
+from crm.auth.tokens import Principal
 from crm.customfields.service import Definition, read_definitions
+from crm.db import Database
 from crm.errors import ApiError
 from crm.orgs.models import Profile, User
-from crm.records.importer import CF_PREFIX, LIST_SEPARATOR, among, natural_key_of
+from crm.pagination import page_params
+from crm.records.csvfile import neutralised
+from crm.records.importer import (
+    CF_PREFIX,
+    ID_COLUMN,
+    LIST_SEPARATOR,
+    READ_ONLY_COLUMNS,
+    among,
+    natural_key_of,
+)
+from crm.records.query import Ordering, filter_conditions, parse_ordering, past
 from crm.records.read import alive, read_bodies, read_statement
+from crm.records.scope import org_conditions
 from crm.records.service import parse_body
 from crm.records.spec import EntitySpec, Link
 from crm.responses import json_default
 
 BATCH_ROWS = 1000
+PAGING = ("page", "page_size", "cursor")  # an export has every record the list has
 
 
 def writable_links(spec: EntitySpec) -> list[Link]:
     return [link for link in spec.links if link.field in spec.writable]
 
 
+@cache
+def server_columns(spec: EntitySpec) -> tuple[str, ...]:
+    """What an export writes beside the upload's columns: the id the upload matches by, and
+    the read-only fields it ignores; `number` once the entity's records have one."""
+    return tuple(
+        name
+        for name in (ID_COLUMN, *READ_ONLY_COLUMNS)
+        if name != "number" or "number" in spec.table.c
+    )
+
+
 def columns(spec: EntitySpec, fields: Sequence[Definition]) -> list[str]:
     """The header: every field an upload writes, as the record reads them, then `cf_<key>`
-    for each custom field of the org (Exporter.rows writes the cells in this order)."""
+    for each custom field of the org, then the server's (Exporter.rows writes the cells in
+    this order)."""
     return [
         *spec.entity_fields,
         *(link.field for link in writable_links(spec)),
@@ -39,6 +69,7 @@ def columns(spec: EntitySpec, fields: Sequence[Definition]) -> list[str]:
         "assigned_to",
         "tags",
         *(CF_PREFIX + definition.key for definition in fields),
+        *server_columns(spec),
     ]
 
 
@@ -122,6 +153,7 @@ class Exporter:
         self.members = members
         self.unwritable = unwritable_choices(spec)
         self.links = writable_links(spec)
+        self.server = server_columns(spec)
 
     async def rows(self, session: AsyncSession, bodies: list[dict[str, Any]]) -> list[list[str]]:
         """A batch of records (their JSON form) as CSV rows: one statement per link field
@@ -151,37 +183,71 @@ class Exporter:
             row.append(self.members.get(assigned["id"], "") if assigned else "")
             row.append(LIST_SEPARATOR.join(body["tags"]))
             row.extend(cell(body["custom_fields"].get(key)) for key in self.keys)
-            rows.append(row)
+            for name in self.server:
+                value = body[name]
+                row.append(cell(value["email"] if name == "created_by" and value else value))
+            rows.append([neutralised(text) for text in row])
         return rows
+
+
+async def export_query(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, request: Request
+) -> tuple[list[ColumnElement[bool]], Ordering]:
+    """The records `GET /api/<entity>/export/` writes: the list's parameters but its page's
+    (400, as is any the list refuses), checked before the answer starts."""
+    paging = [name for name in PAGING if name in request.query_params]
+    if paging:
+        raise ApiError(400, dict.fromkeys(paging, "An export has every record: it takes no page."))
+    page_params(request)  # a parameter given twice is refused there, as for the list
+    dialect = session.get_bind().dialect.name
+    filters = await filter_conditions(session, spec, principal, request, dialect)
+    return filters, parse_ordering(spec, request.query_params.get("ordering"))
+
+
+@asynccontextmanager
+async def snapshot(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session in which every batch of an export reads the database as the first did, so
+    that the links of one batch name the records as the others see them."""
+    async with database.sessionmaker() as session:
+        if database.dialect == "postgresql":
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        yield session
 
 
 async def export_csv(
     session: AsyncSession,
     spec: EntitySpec,
     org_id: uuid.UUID,
-    out: IO[str],
-) -> int:
-    """Write the org's live records of `spec` to `out` as CSV, in the order they were
-    created; answers how many. The session's one transaction reads them all."""
+    filters: Sequence[ColumnElement[bool]] = (),
+    ordering: Ordering | None = None,
+) -> AsyncIterator[tuple[str, int]]:
+    """The org's live records of `spec` that match `filters` as CSV text, in `ordering`
+    (the list's default when None): the header, then a batch at a time, each with the number
+    of records it holds."""
+    ordering = ordering or parse_ordering(spec, None)
     fields = await read_definitions(session, org_id, spec.singular)
     members = await active_members(session, org_id)
     exporter = Exporter(spec, org_id, fields, members)
+    out = io.StringIO()
     writer = csv.writer(out)
+
+    def flushed() -> str:
+        chunk = out.getvalue()
+        out.seek(0)
+        out.truncate()
+        return chunk
+
     writer.writerow(columns(spec, fields))
-    model = spec.model
-    order = (model.created_at, model.id)
-    after: tuple[Any, Any] | None = None
-    count = 0
+    yield flushed(), 0
+    chosen = read_statement(spec).where(*org_conditions(spec, org_id, deleted=False), *filters)
+    statement = chosen
     while True:
-        statement = read_statement(spec).where(model.org_id == org_id, model.deleted_at.is_(None))
-        if after is not None:
-            statement = statement.where(tuple_(*order) > after)  # keyset: no offset to skip
-        records = list(await session.execute(statement.order_by(*order).limit(BATCH_ROWS)))
+        batch = statement.order_by(*ordering.clauses).limit(BATCH_ROWS)
+        records = list(await session.execute(batch))
         if not records:
-            return count
-        bodies = read_bodies(spec, records)
-        writer.writerows(await exporter.rows(session, bodies))
-        out.flush()
-        count += len(records)
+            return
+        writer.writerows(await exporter.rows(session, read_bodies(spec, records)))
+        yield flushed(), len(records)
         last = records[-1]
-        after = (last.created_at, last.id)
+        # By keyset from the last record: no offset to skip.
+        statement = chosen.where(past(ordering, [getattr(last, name) for name in ordering.fields]))

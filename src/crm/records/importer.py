@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origin
@@ -68,6 +69,7 @@ CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
 CHECKBOX = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 KEY = ("org_id", "id")  # a record's primary key
+UNSET = object()
 INVISIBLE = "A record with this {key} exists, but it is neither yours nor assigned to you."
 # What an export writes beside the columns an upload writes (crm.records.exporter): the `id`
 # an upload matches a record by, before any natural key, and the read-only fields, which an
@@ -333,6 +335,7 @@ class Target:
     lists: dict[ManyLink, list[uuid.UUID]] = field(default_factory=dict)
     ctid: Any = None  # where an existing record's row is, on PostgreSQL (see Importer.write)
     held: dict[str, Any] = field(default_factory=dict)  # its server-set fields (spec.server_set)
+    current: dict[str, Any] = field(default_factory=dict)  # an existing record's columns
 
     def carried(self) -> "Target":
         """The record as a later batch finds it, once this batch's write of it is done: a
@@ -347,6 +350,7 @@ class Target:
             dict(self.links),
             {},
             held=self.held,
+            current={**self.current, **self.values},
         )
 
 
@@ -366,6 +370,14 @@ class Report:
 # equals a text), the same Target under both.
 Known = dict[str | uuid.UUID, "Target"]
 Lookups = tuple[Known, dict[str, dict[str, uuid.UUID]]]
+
+
+def same_value(stored: Any, value: Any) -> bool:
+    """Whether a column holds `value` already. SQLite reads a date-time back without its
+    time zone, which is UTC."""
+    if isinstance(stored, datetime) and stored.tzinfo is None and isinstance(value, datetime):
+        stored = stored.replace(tzinfo=UTC)
+    return bool(stored == value)
 
 
 def field_name(name: str) -> str:
@@ -447,38 +459,34 @@ class Importer:
         matches = [among(self.session, model.id, ids)] if ids else []
         if keys:
             matches.append(among(self.session, by_key, keys))
-        link_columns = [getattr(model, link.column) for link in spec.links]
+        table = spec.table
         statement = select(
-            model.id,
-            by_key,
-            model.created_by_id,
-            model.assigned_to_id,
-            model.custom_fields,
-            *link_columns,
-            *(getattr(model, name) for name in spec.server_set),
-            literal_column("ctid" if self.postgresql else "NULL"),
+            *table.c,
+            by_key.label("natural_key"),
+            literal_column("ctid" if self.postgresql else "NULL").label("row_ctid"),
         ).where(
-            model.org_id == self.principal.org_id,
-            model.deleted_at.is_(None),
+            table.c.org_id == self.principal.org_id,
+            table.c.deleted_at.is_(None),
             or_(*matches),
         )
-        for row in await self.session.execute(statement.with_for_update(of=model)):
-            *links, ctid = row[5:]
-            links, held = links[: len(spec.links)], links[len(spec.links) :]
-            target = from_memory(row[0]) or Target(
-                id=row[0],
+        for row in await self.session.execute(statement.with_for_update(of=table)):
+            record = row._mapping
+            current = {column.name: record[column] for column in table.c}
+            target = from_memory(row.id) or Target(
+                id=row.id,
                 new=False,
-                created_by_id=row[2],
-                assigned_to_id=row[3],
-                custom_fields=dict(row[4] or {}),
-                links={link.column: value for link, value in zip(spec.links, links, strict=True)},
+                created_by_id=row.created_by_id,
+                assigned_to_id=row.assigned_to_id,
+                custom_fields=dict(row.custom_fields or {}),
+                links={link.column: current[link.column] for link in spec.links},
                 values={},
-                ctid=ctid,
-                held=dict(zip(spec.server_set, held, strict=True)),
+                ctid=row.row_ctid,
+                held={name: current[name] for name in spec.server_set},
+                current=current,
             )
-            found[row[0]] = target
-            if row[1] is not None:
-                found.setdefault(row[1], target)
+            found[row.id] = target
+            if row.natural_key is not None:
+                found.setdefault(row.natural_key, target)
         return found
 
     async def references(self, batch: list[Row]) -> dict[str, dict[str, uuid.UUID]]:
@@ -610,6 +618,18 @@ class Importer:
             data["tags"] = data["tags"] or []
         if custom:
             data["custom_fields"] = target.custom_fields = custom
+        if not target.new:
+            # What the row changes of the record as it stands: a row that changes nothing
+            # leaves the record as it was, its updated_at too (an export uploads back so).
+            stands = target.current
+            data = {
+                name: value
+                for name, value in data.items()
+                if not same_value(stands.get(name, UNSET), value)
+            }
+            stands.update(data)
+            if not data and not lists:
+                return target
         data["updated_at"] = now
         if not target.new:
             data.setdefault("org_id", self.principal.org_id)
@@ -689,7 +709,7 @@ class Importer:
             await insert_rows(self.session, model.__table__, created)  # type: ignore[attr-defined]
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for target in targets:
-            if not target.new:
+            if not target.new and target.values:  # none: its rows changed nothing
                 groups.setdefault(frozenset(target.values), []).append(target.values)
         if self.postgresql and groups:
             await self.read_ctids([target for target in targets if not target.new])

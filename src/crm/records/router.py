@@ -1,12 +1,13 @@
-"""The endpoints of an entity, built from its spec: list, create, CSV upload, retrieve,
-PATCH, PUT, soft DELETE and restore."""
+"""The endpoints of an entity, built from its spec: list, create, CSV upload and export,
+retrieve, PATCH, PUT, soft DELETE and restore."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from crm.auth.deps import AdminPrincipal, CurrentPrincipal
 from crm.config import app_settings
@@ -18,7 +19,7 @@ from crm.pagination import (
     no_query_params,
     refuse_unknown_params,
 )
-from crm.records import importer, service
+from crm.records import exporter, importer, service
 from crm.records.query import list_records
 from crm.records.schemas import schemas_of
 from crm.records.scope import fetch
@@ -145,6 +146,39 @@ def build_router(spec: EntitySpec) -> APIRouter:
         finally:
             await form.close()
         return JSONResponse(report)
+
+    @router.get(
+        "/export/",
+        name=f"export_{name}",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}}, "description": "The CSV file."}},
+        summary=f"Export {name} as a CSV file",
+        description="Admins only. The records the list with the same parameters has (any but"
+        " `page`, `page_size` and `cursor`), in its order, as the CSV file the upload takes:"
+        " its columns, then `id` (which the upload matches by) and the read-only fields"
+        " (which it ignores), so that the file uploads back changing nothing. Cells a"
+        " spreadsheet would run as a formula begin with an apostrophe, which the upload"
+        " takes away.",
+    )
+    async def export_endpoint(
+        request: Request, principal: AdminPrincipal, session: SessionDep
+    ) -> StreamingResponse:
+        filters, ordering = await exporter.export_query(session, spec, principal, request)
+        database = request.app.state.db
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # A session of its own: the request's ends when the endpoint returns.
+            async with exporter.snapshot(database) as reading:
+                exported = exporter.export_csv(reading, spec, principal.org_id, filters, ordering)
+                async for chunk, _ in exported:
+                    yield chunk.encode()
+
+        disposition = f'attachment; filename="{name}.csv"'
+        return StreamingResponse(
+            chunks(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": disposition},
+        )
 
     @router.get(
         "/{record_id}/",
