@@ -63,6 +63,8 @@ def test_every_operation_has_named_bodies_and_answers(document: dict[str, Any]) 
         success = responses[successes[0]]
         if successes[0] == "204":
             assert "content" not in success, where
+        elif path.endswith("/export/"):
+            assert set(success["content"]) == {"text/csv"}, where
         else:
             named(schema_of(success), document)
         if path.endswith("/upload/"):
@@ -71,8 +73,8 @@ def test_every_operation_has_named_bodies_and_answers(document: dict[str, Any]) 
         elif method in BODY_METHODS and not path.endswith(("/restore/", "/logout/")):
             body = operation["requestBody"]["content"]["application/json"]["schema"]
             named(body, document)
-    # records with their upload, convert, auth, users, fields, v2
-    assert seen == 5 * 8 + 1 + 8 + 3 + 5 + 5 + 2
+    # records with their upload and export, convert, auth, users, fields, v2
+    assert seen == 5 * 9 + 1 + 8 + 3 + 5 + 5 + 2
 
 
 def test_every_error_is_documented_in_its_dialects_envelope(document: dict[str, Any]) -> None:
