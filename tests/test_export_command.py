@@ -464,6 +464,9 @@ async def test_an_http_export_uploads_back_creating_and_changing_nothing(
     assert report["created"] == [] and report["updated"] == []
     assert {tuple(row["errors"]) for row in report["errors"]} == {("id",)}
     assert await records(api, world.other, "leads") == []
+    for lead_id in ids:
+        unseen = await api.get(f"/api/leads/{lead_id}/", headers=world.other.headers)
+        assert unseen.status_code == 404, unseen.text
     assert await details() == before
 
     # A user may not export; nor may anyone without a token.
