@@ -1,10 +1,10 @@
 """CSV upload of records (CONTRACT §5). A file is read as a stream and written in batches of
 rows with set-based statements, in the caller's one transaction: per batch one lookup of the
-natural keys, one per link field, one COPY (PostgreSQL) or executemany INSERT (SQLite) of the
-new records and one executemany UPDATE per set of changed columns; on PostgreSQL a batch is
-written while the next one is validated (see pipeline). Each row goes through the
-entity's own validation (service.validated, then validate_values for its custom fields), so
-a cell is refused with the message the JSON API gives for that value."""
+ids and natural keys named, one per link field, one COPY (PostgreSQL) or executemany INSERT
+(SQLite) of the new records and one executemany UPDATE per set of changed columns; on
+PostgreSQL a batch is written while the next one is validated (see pipeline). Each row goes
+through the entity's own validation (service.validated, then validate_values for its custom
+fields), so a cell is refused with the message the JSON API gives for that value."""
 
 import asyncio
 import hashlib
