@@ -46,10 +46,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Prometheus metrics at /metrics; off, /metrics is 404.
     metrics: bool = False
-    # A record list counts its results exactly up to this many; past it, PostgreSQL
-    # answers the planner's estimate (`count_estimated: true`), so that no page costs a
-    # count of the whole org.
-    exact_count_limit: int = Field(default=1_000, ge=1)
+    # A record list counts its results exactly up to this many (an index-only count of
+    # that many costs a few milliseconds); past it, PostgreSQL answers the planner's
+    # estimate (`count_estimated: true`), so that no page costs a count of the whole org.
+    exact_count_limit: int = Field(default=10_000, ge=1)
 
     @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
