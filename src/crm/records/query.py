@@ -481,7 +481,7 @@ async def counted(
         kept = ESTIMATES.get(key)
         if kept is not None and kept.statistics == statistics:
             # What the planner would answer on the same statistics: scaled by the pages.
-            return max(round(kept.rows * pages / kept.pages), number), True
+            return max(round(kept.rows * pages / max(kept.pages, 1)), number), True
     plan = await session.scalar(query.estimate, parameters)
     if isinstance(plan, str):
         plan = json.loads(plan)
