@@ -32,7 +32,7 @@ PAGE_SIZE = 25
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "16"))
 # Counted as the API counts (CRM_EXACT_COUNT_LIMIT): exactly up to this many, then the
 # planner's estimate.
-EXACT_COUNT_LIMIT = int(os.environ.get("BENCH_EXACT_COUNT_LIMIT", "1000"))
+EXACT_COUNT_LIMIT = int(os.environ.get("BENCH_EXACT_COUNT_LIMIT", "10000"))
 # As the API (crm.db.LIST_PLANNING): lists planned for their values, their joins in the order
 # written, on connections of their own; the lookups by id on connections that keep their plans.
 LIST_PLANNING = {"plan_cache_mode": "force_custom_plan", "join_collapse_limit": "1"}

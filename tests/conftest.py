@@ -104,6 +104,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "redis_url": TEST_REDIS_URL,
         # Present on every response, but high enough that no ordinary test reaches it.
         "rate_limit": "100000/10seconds",
+        "auth_failure_limit": "100000/10seconds",
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -114,6 +114,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
         ),
         ("serve", {"RATE_LIMIT": "lots"}, ("CRM_RATE_LIMIT", "100/10seconds")),
         ("serve", {"RATE_LIMIT": "0/minute"}, ("CRM_RATE_LIMIT", "or off")),
+        ("serve", {"AUTH_FAILURE_LIMIT": "lots"}, ("CRM_AUTH_FAILURE_LIMIT", "1000/minute")),
         ("serve", {"LOG_FORMAT": "xml"}, ("CRM_LOG_FORMAT", "text")),
         ("serve", {"LOG_LEVEL": "loud"}, ("CRM_LOG_LEVEL", "INFO")),
         ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "boolean")),

@@ -4,6 +4,9 @@ estimate on PostgreSQL (`count_estimated`)."""
 
 import base64
 import json
+import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +26,9 @@ from tests.entities_support import (
     listing,
     refused,
 )
+from tests.raw_http import RawResponse, read_response
+from tests.servers import crm_server, worker_pids
+from tests.test_workers import WORKERS_SECONDS, call, to_worker
 
 each_entity = pytest.mark.parametrize("entity", ENTITIES, ids=lambda entity: entity.name)
 
@@ -166,11 +172,21 @@ async def test_a_plain_page_answers_each_caller_its_own(
             assert (first["next"] is None) == (count <= 2), name
 
 
+async def analyze_leads(app: FastAPI) -> None:
+    """On PostgreSQL, fresh statistics of the leads table: a list past the exact bound then
+    costs no ANALYZE of its own (see test_the_count_follows_writes_past_the_exact_limit)."""
+    if TEST_DATABASE_URL is not None:
+        async with app.state.db.sessionmaker() as session:
+            await session.execute(text("ANALYZE leads"))
+            await session.commit()
+
+
 async def test_count_past_the_exact_limit(
     database_url: str, api: httpx.AsyncClient, world: World
 ) -> None:
     created = [await create(api, world.admin, LEADS, title=f"Lead {i}") for i in range(5)]
     limited = fresh_app(database_url, exact_count_limit=3)
+    await analyze_leads(limited)
     async with client_of(limited) as client:
         with count_statements(limited) as counter:
             response = await client.get(
@@ -231,6 +247,7 @@ async def test_each_caller_has_a_count_estimate_of_its_own(
             api, world.admin, LEADS, title=f"Theirs {i}", assigned_to=world.user.profile_id
         )
     limited = fresh_app(database_url, exact_count_limit=3)
+    await analyze_leads(limited)
     async with client_of(limited) as client:
         for who, visible in ((world.admin, 8), (world.user, 4), (world.other, 4)):
             with count_statements(limited) as counter:
@@ -258,3 +275,132 @@ async def test_lists_plan_on_connections_of_their_own(app: FastAPI) -> None:
     async with database.read_sessionmaker() as session:
         # Everything else: PostgreSQL's defaults, which keep a lookup's plan.
         assert tuple(await session.execute(text(shown))) == (("auto", "8"),)
+
+
+# A bound low enough that a test passes it quickly.
+SMALL_BOUND = 100
+
+
+def leads_csv(count: int) -> bytes:
+    """New leads as wide as most (a description of 200 characters): the table's pages grow
+    with their number at least as much as with the others'."""
+    batch = uuid.uuid4().hex[:8]
+    description = "x" * 200
+    rows = "".join(f"Lead {batch} {i},{description}\n" for i in range(count))
+    return ("title,description\n" + rows).encode()
+
+
+async def table_rows(app: FastAPI) -> int:
+    """Every org's leads, deleted ones too: what the table holds."""
+    async with app.state.db.sessionmaker() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM leads")) or 0)
+
+
+async def growth(app: FastAPI) -> int:
+    """Leads that grow the table by a fifth (by more than the bound, at least)."""
+    return max(SMALL_BOUND + 1, await table_rows(app) // 5)
+
+
+def assert_counted(page: dict[str, Any], truth: int) -> None:
+    """Exact within the bound, and always on SQLite; past it within a tenth of the truth."""
+    if truth <= SMALL_BOUND or TEST_DATABASE_URL is None:
+        assert (page["count"], page["count_estimated"]) == (truth, False)
+    else:
+        assert page["count_estimated"] is True
+        assert abs(page["count"] - truth) <= truth / 10, (page["count"], truth)
+
+
+async def test_the_count_follows_writes_past_the_exact_limit(
+    database_url: str, api: httpx.AsyncClient, world: World
+) -> None:
+    """Right after an upload that grows the table by a tenth, the next page's count is
+    within a tenth of the truth past CRM_EXACT_COUNT_LIMIT (by `page` and by `cursor`), and
+    exact below it."""
+    limited = fresh_app(database_url, exact_count_limit=SMALL_BOUND)
+    async with client_of(limited) as client:
+
+        async def upload(count: int) -> None:
+            response = await client.post(
+                f"{LEADS.url}upload/",
+                files={"file": ("leads.csv", leads_csv(count), "text/csv")},
+                headers=world.admin.headers,
+            )
+            assert response.status_code == 200, response.text
+            assert len(response.json()["created"]) == count
+
+        await upload(SMALL_BOUND // 2)
+        truth = SMALL_BOUND // 2
+        assert_counted(await listing(client, world.admin, LEADS), truth)
+        for _ in range(2):
+            added = await growth(limited)
+            await upload(added)
+            truth += added
+            costs = []
+            for page in (1, 2, 1):
+                with count_statements(limited) as counter:
+                    answer = await listing(client, world.admin, LEADS, {"page": page})
+                assert_counted(answer, truth)
+                costs.append(counter.statements)
+            if TEST_DATABASE_URL is not None:
+                # The token, the page, at most one ANALYZE for the grown table and an
+                # EXPLAIN; then the estimate is kept for the pages that follow.
+                analyzed = [s for s in costs[0] if s.startswith("ANALYZE")]
+                assert len(costs[0]) == 3 + len(analyzed) and len(analyzed) <= 1, costs[0]
+                assert len(costs[-1]) == 2, costs[-1]
+        assert_counted(await listing(client, world.admin, LEADS, {"cursor": ""}), truth)
+        # Within the bound, exact: the other org's list, and a search.
+        other = await listing(client, world.other, LEADS)
+        assert (other["count"], other["count_estimated"], other["results"]) == (0, False, [])
+        one = await listing(client, world.admin, LEADS, {"search": "no such lead"})
+        assert (one["count"], one["count_estimated"]) == (0, False)
+
+
+@pytest.fixture(scope="module")
+def limited_server(database_url: str) -> Iterator[tuple[str, int, int]]:
+    """`crm serve --workers 2` with a small exact bound: its URL and its two workers."""
+    settings = {"rate_limit": "off", "exact_count_limit": str(SMALL_BOUND)}
+    with crm_server(database_url, workers=2, **settings) as base_url:
+        deadline = time.monotonic() + WORKERS_SECONDS
+        while len(pids := sorted(worker_pids(base_url))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the second worker to start, not waiting for a result
+        assert len(pids) == 2, pids
+        yield base_url, pids[0], pids[1]
+
+
+def upload_to(base_url: str, pid: int, token: str, count: int) -> RawResponse:
+    """An upload of `count` new leads that the worker `pid` serves."""
+    request = httpx.Request(
+        "POST",
+        f"{base_url}{LEADS.url}upload/",
+        files={"file": ("leads.csv", leads_csv(count), "text/csv")},
+    )
+    body = request.read()
+    head = (
+        f"POST {LEADS.url}upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: {request.headers['Content-Type']}"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with to_worker(base_url, pid) as sock:
+        sock.sendall(head.encode() + body)
+        return read_response(sock)
+
+
+async def test_a_worker_counts_the_other_workers_writes(
+    limited_server: tuple[str, int, int], app: FastAPI, world: World
+) -> None:
+    """One worker's uploads are counted within a tenth by the other at once, whatever it
+    kept from the pages it answered before."""
+    base_url, writer, reader = limited_server
+    token = world.admin.token
+    truth = 0
+    for _ in range(2):
+        added = await growth(app)
+        uploaded = upload_to(base_url, writer, token, added)
+        assert uploaded.status == 200, uploaded.body
+        truth += added
+        for pid in (reader, writer, reader):
+            listed = call(base_url, pid, "GET", f"{LEADS.url}?page_size=5", token)
+            assert listed.status == 200, listed.body
+            assert_counted(listed.json(), truth)
+    other = call(base_url, reader, "GET", LEADS.url, world.other.token)
+    assert (other.json()["count"], other.json()["results"]) == (0, [])

@@ -7,7 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import httpx
+import pytest
+from limits import parse
 
+from crm.config import Settings
 from tests.apps import client_of, fresh_address, fresh_app
 from tests.conftest import (
     PASSWORD,
@@ -99,6 +102,67 @@ async def test_made_up_tokens_count_against_the_client_address(database_url: str
     async with client_of(app) as elsewhere:
         made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
         assert (await elsewhere.get("/api/auth/me/", headers=made_up)).status_code == 401
+
+
+# Both places counters live: the process's memory, and the Redis every test run shares.
+each_storage = pytest.mark.parametrize(
+    "redis_url",
+    [None, pytest.param(TEST_REDIS_URL, marks=requires_redis)],
+    ids=["in process", "in Redis"],
+)
+
+
+@each_storage
+async def test_failed_authentications_have_a_limit_of_their_own(
+    database_url: str, redis_url: str | None
+) -> None:
+    """A request limit raised for busy integrations leaves guessing tokens limited: made-up
+    tokens count per client address against CRM_AUTH_FAILURE_LIMIT, in both dialects, and
+    a valid token from that address goes on with its own count."""
+    default = Settings.model_fields["auth_failure_limit"].default
+    failures = parse(default).amount
+    app = fresh_app(
+        database_url, redis_url=redis_url, rate_limit="1000/minute", auth_failure_limit=default
+    )
+    address = fresh_address()
+    async with client_of(app, address) as client:
+        identity = await register(client)
+        answers = []
+        for index in range(120):
+            path = "/api/leads/" if index % 2 else "/v2/lead_sources"
+            made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+            answers.append((path, await client.get(path, headers=made_up)))
+        statuses = [response.status_code for _, response in answers]
+        assert statuses == [401] * failures + [429] * (120 - failures), statuses
+        # What a failure costs is in the headers of each 401: the budget of failures left.
+        assert [int(r.headers["RateLimit-Remaining"]) for _, r in answers[:failures]] == list(
+            range(failures - 1, -1, -1)
+        )
+        for _, response in answers:
+            assert response.headers["RateLimit-Limit"] == str(failures)
+            assert 0 <= int(response.headers["RateLimit-Reset"]) <= 60
+        for path, response in answers[failures : failures + 2]:
+            assert response.headers["RateLimit-Remaining"] == "0"
+            if path.startswith("/v2/"):  # the Base envelope
+                assert int(response.headers["Retry-After"]) >= 1
+                error = response.json()["errors"][0]["error"]
+                assert error["code"] == "rate_limit_exceeded"
+                assert response.json()["meta"]["http_status"] == "429 Too Many Requests"
+            else:
+                assert_429(response)
+        # Someone else's failures from this address leave a valid token alone.
+        for _ in range(3):
+            mine = await client.get("/api/leads/", headers=identity.headers)
+            assert mine.status_code == 200, mine.text
+            assert mine.headers["RateLimit-Limit"] == "1000"
+            mine = await client.get("/v2/lead_sources", headers=identity.headers)
+            assert mine.status_code == 200, mine.text
+    # Another address has a budget of its own.
+    async with client_of(app) as elsewhere:
+        made_up = {"Authorization": f"Bearer {secrets.token_hex(32)}"}
+        response = await elsewhere.get("/api/leads/", headers=made_up)
+        assert response.status_code == 401
+        assert response.headers["RateLimit-Remaining"] == str(failures - 1)
 
 
 async def test_off_never_limits(database_url: str) -> None:

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     # to its answer, so this many requests at once per worker; more wait for one.
     database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1)
     rate_limit: str = "100/10seconds"
+    # Requests whose bearer token is unknown, expired or revoked, per client address: far
+    # fewer than CRM_RATE_LIMIT, so that raising that one for busy integrations never makes
+    # guessing tokens cheap.
+    auth_failure_limit: str = "20/minute"
     allow_signup: bool = True
     upload_max_bytes: int = 50 * 1024 * 1024
     # A JSON body never needs more than this; larger ones are refused with 413.
@@ -42,12 +46,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Prometheus metrics at /metrics; off, /metrics is 404.
     metrics: bool = False
-    # A record list counts its results exactly up to this many; past it, PostgreSQL
-    # answers the planner's estimate (`count_estimated: true`), so that no page costs a
-    # count of the whole org.
-    exact_count_limit: int = Field(default=1_000, ge=1)
+    # A record list counts its results exactly up to this many (an index-only count of
+    # that many costs a few milliseconds); past it, PostgreSQL answers the planner's
+    # estimate (`count_estimated: true`), so that no page costs a count of the whole org.
+    exact_count_limit: int = Field(default=10_000, ge=1)
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         if value.strip().lower() == "off":

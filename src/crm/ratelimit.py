@@ -1,6 +1,6 @@
-"""Rate limits with the `limits` library: per token (per client address before login), and
-per email on login and register. In process by default; in Redis, shared by every worker
-and node, when CRM_REDIS_URL is set."""
+"""Rate limits with the `limits` library: per token (per client address before login), per
+client address for failed authentications, and per email on login and register. In process
+by default; in Redis, shared by every worker and node, when CRM_REDIS_URL is set."""
 
 import hashlib
 import math
@@ -23,6 +23,7 @@ EMAIL_LIMIT = "10/minute"
 REDIS_CONNECT_SECONDS = 5
 REDIS_COMMAND_SECONDS = 5
 ADDRESS_PREFIX = "addr:"
+FAILURE_PREFIX = "authfail:"
 # Never limited: probes, the metrics scrape and the API's own documentation.
 EXEMPT_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
@@ -63,6 +64,9 @@ class RateLimiter:
         self.strategy = FixedWindowRateLimiter(self.storage)
         off = settings.rate_limit.strip().lower() == "off"
         self.request_limit: RateLimitItem | None = None if off else parse(settings.rate_limit)
+        # CRM_RATE_LIMIT=off turns off every limit per token and per address, this one too.
+        failures_off = off or settings.auth_failure_limit.strip().lower() == "off"
+        self.failure_limit = None if failures_off else parse(settings.auth_failure_limit)
         self.email_limit = parse(EMAIL_LIMIT)
         # For the start-up line: where counters live (never the URL, which may hold a password).
         self.storage_kind = "in Redis" if settings.redis_url else "in process"
@@ -101,15 +105,23 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 async def limit_unknown_token(request: Request) -> None:
-    """A token that turned out to be unknown counts against the client's address, as a
-    request without one would: made-up tokens cannot dodge the limit."""
+    """A token that turned out to be unknown counts against the client's address twice: as
+    a request without one would (made-up tokens cannot dodge CRM_RATE_LIMIT), and as a failed
+    authentication (CRM_AUTH_FAILURE_LIMIT), so that guessing tokens stays slow however high
+    CRM_RATE_LIMIT is. The answer's headers tell the budget that is nearer its end."""
     limiter: RateLimiter = request.app.state.limiter
     if limiter.request_limit is None:
         return
     client = request.client.host if request.client else ""
-    decision = await limiter.hit(limiter.request_limit, ADDRESS_PREFIX + client)
+    decisions = [await limiter.hit(limiter.request_limit, ADDRESS_PREFIX + client)]
+    if limiter.failure_limit is not None:
+        decisions.append(await limiter.hit(limiter.failure_limit, FAILURE_PREFIX + client))
+    # A refusal first, else the fewest remaining.
+    decision = min(decisions, key=lambda each: (each.allowed, each.remaining))
     if not decision.allowed:
         raise ApiError(429, "Rate limit exceeded; slow down.", decision.headers())
+    # In place of the headers of the made-up token's own count (Pipeline.handle).
+    request.state.response_headers.update(decision.headers())
 
 
 async def limit_per_email(request: Request, email: str) -> None:

@@ -1,6 +1,6 @@
 """List queries: filters, search, ordering and pagination (by `page` or by `cursor`), from
-the query string. One statement for the page and one for the count (two when the count is
-past its exact bound, on PostgreSQL)."""
+the query string. One statement for the page with its count; past the count's exact bound,
+on PostgreSQL, the planner's estimate (see counted)."""
 
 import base64
 import binascii
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from time import monotonic
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +30,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     tuple_,
     type_coerce,
 )
@@ -324,6 +324,17 @@ def _explain(element: explain, compiler: Any, **kw: Any) -> str:
 
 
 TOTAL_LABEL = "total_count"
+STATISTICS_LABEL = "table_statistics"
+
+
+def table_statistics(table: Any) -> ColumnElement[Any]:
+    """On PostgreSQL, a column of the page's own statement (evaluated once, not per row):
+    the table's pages now, and its pages and rows when last analyzed or vacuumed
+    (pg_class), from which the planner estimates its rows."""
+    return literal_column(
+        "(SELECT ARRAY[pg_relation_size(oid) / current_setting('block_size')::int,"
+        f" relpages, reltuples]::float8[] FROM pg_class WHERE oid = '{table.name}'::regclass)"
+    ).label(STATISTICS_LABEL)
 
 
 def count_column(
@@ -385,11 +396,18 @@ class ListQuery:
         )
         count = count_column(self.spec.table, self.counting, self.dialect, self.count_limit)
         statement = read_chosen(self.spec, chosen.subquery("chosen"))
-        return statement.add_columns(count.label(TOTAL_LABEL)).order_by(*clauses)
+        statement = statement.add_columns(count.label(TOTAL_LABEL), *self.statistics)
+        return statement.order_by(*clauses)
 
     @cached_property
     def count_alone(self) -> Select[Any]:
-        return select(count_column(self.spec.table, self.counting, self.dialect, self.count_limit))
+        count = count_column(self.spec.table, self.counting, self.dialect, self.count_limit)
+        return select(count.label(TOTAL_LABEL), *self.statistics)
+
+    @property
+    def statistics(self) -> list[ColumnElement[Any]]:
+        """What says whether an estimate of the count is still good (PostgreSQL only)."""
+        return [table_statistics(self.spec.table)] if self.dialect == "postgresql" else []
 
     @cached_property
     def estimate(self) -> explain:
@@ -444,19 +462,26 @@ async def counted(
 ) -> tuple[int, bool]:
     """The count read with the page `rows` (or alone, for a page past the end), and whether
     it is an estimate: past the exact bound PostgreSQL answers the planner's estimate of
-    the rows, at least the bound + 1."""
-    if rows:
-        number = int(rows[0]._mapping[TOTAL_LABEL])
-    else:
-        number = int(await session.scalar(query.count_alone, parameters) or 0)
+    the rows, at least the bound + 1. The planner scales the rows of the table's last
+    ANALYZE by its pages now, but takes the share of an org (and of a user's records) from
+    that ANALYZE: a table grown by more than a tenth since is analyzed first, by whichever
+    process lists it next, so that the estimate follows an upload wherever it was written."""
+    row = rows[0] if rows else (await session.execute(query.count_alone, parameters)).one()
+    number = int(row._mapping[TOTAL_LABEL] or 0)
     if query.dialect != "postgresql" or number <= query.count_limit:
         return number, False
+    pages, analyzed_pages, analyzed_rows = row._mapping[STATISTICS_LABEL]
+    statistics = (analyzed_pages, analyzed_rows)
     key = None
-    if query.shared:  # the same conditions for every page of this caller's list
+    if pages > analyzed_pages * STALE_GROWTH:
+        # Skipped while another session analyzes the table (its statistics come with it).
+        await session.execute(text(f"ANALYZE (SKIP_LOCKED) {query.spec.table.name}"))
+    elif query.shared:  # the same conditions for every page of this caller's list
         key = (query.spec.name, parameters["org_id"], parameters.get("profile_id"))
         kept = ESTIMATES.get(key)
-        if kept is not None and monotonic() - kept[0] < ESTIMATE_SECONDS:
-            return max(kept[1], number), True
+        if kept is not None and kept.statistics == statistics:
+            # What the planner would answer on the same statistics: scaled by the pages.
+            return max(round(kept.rows * pages / max(kept.pages, 1)), number), True
     plan = await session.scalar(query.estimate, parameters)
     if isinstance(plan, str):
         plan = json.loads(plan)
@@ -464,16 +489,29 @@ async def counted(
     if key is not None:
         if len(ESTIMATES) >= ESTIMATES_KEPT:
             ESTIMATES.clear()
-        ESTIMATES[key] = (monotonic(), estimate)
+        ESTIMATES[key] = KeptEstimate(statistics, pages, estimate)
     return max(estimate, number), True
 
 
-# The estimate of a list without filters, kept per process for up to ESTIMATE_SECONDS by
-# entity, org and (for a user) profile: the planner's statistics change with ANALYZE, so an
-# EXPLAIN on every page would cost a statement for the same answer.
-ESTIMATE_SECONDS = 60.0
+# A table whose pages outgrew those of its last ANALYZE by more than a tenth is analyzed
+# again before its rows are estimated (as autovacuum would, in its own time).
+STALE_GROWTH = 1.1
+
+
+@dataclass(frozen=True)
+class KeptEstimate:
+    """The planner's estimate of a list without filters, kept per process by entity, org
+    and (for a user) profile, for as long as the table's statistics are the same: an
+    EXPLAIN on every page would cost a statement for an answer that only the table's pages
+    change."""
+
+    statistics: tuple[float, float]  # the table's pages and rows of its last ANALYZE
+    pages: float  # the table's pages when estimated
+    rows: int
+
+
 ESTIMATES_KEPT = 4096
-ESTIMATES: dict[tuple[Any, ...], tuple[float, int]] = {}
+ESTIMATES: dict[tuple[Any, ...], KeptEstimate] = {}
 
 
 def tags_condition(model: Any, tags: list[str], dialect: str) -> ColumnElement[bool]:

@@ -77,7 +77,7 @@ def build_router(spec: EntitySpec) -> APIRouter:
         " first page, and `next`/`previous` then carry the cursor of the page beside it;"
         " a cursor holds its ordering, and used with another is 400. However deep, a page by"
         " cursor costs what the first does. `count` is exact up to CRM_EXACT_COUNT_LIMIT"
-        " (1,000) results; past that PostgreSQL answers an estimate, with"
+        " (10,000 by default) results; past that PostgreSQL answers an estimate, with"
         " `count_estimated: true`.",
     )
     async def list_endpoint(
