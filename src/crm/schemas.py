@@ -77,6 +77,8 @@ class ProfileRef(Answer):
 
     id: uuid.UUID
     email: str
+    name: str | None
+    is_active: bool = Field(description="False once deactivated or removed from the org.")
 
 
 class CustomFieldDefinition(Answer):
@@ -93,6 +95,7 @@ class CustomFieldDefinition(Answer):
 class UserRef(Answer):
     id: uuid.UUID
     email: str
+    name: str | None
 
 
 class OrgRef(Answer):
@@ -121,6 +124,7 @@ class Session(Me):
 class PersonalToken(Answer):
     id: uuid.UUID
     name: str
+    scopes: list[Literal["read", "write"]]
     created_at: datetime
     expires_at: datetime | None
 
@@ -134,8 +138,22 @@ class Member(Answer):
 
     id: uuid.UUID
     email: str
+    name: str | None
     role: Literal["admin", "user"]
     is_active: bool
+    status: Literal["active", "inactive", "invited"] = Field(
+        description="`invited`: no access until the user accepts; not yet a member."
+    )
+
+
+class Invitation(Answer):
+    """A profile to which the caller's user is invited."""
+
+    id: uuid.UUID = Field(description="The profile, and the invitation's id.")
+    org: OrgRef
+    role: Literal["admin", "user"]
+    status: Literal["invited", "active"]
+    created_at: datetime
 
 
 class UploadedRow(Answer):
