@@ -33,7 +33,8 @@ def parse_time(value: str) -> datetime:
 
 async def test_create_shows_the_secret_once(api: httpx.AsyncClient, world: World) -> None:
     body = await create(api, world.admin.headers, "my integration")
-    assert set(body) == {"id", "name", "token", "created_at", "expires_at"}
+    assert set(body) == {"id", "name", "scopes", "token", "created_at", "expires_at"}
+    assert body["scopes"] == ["read", "write"]
     assert TOKEN.match(body["token"])
     assert len(body["token"]) == 64
     assert body["name"] == "my integration"

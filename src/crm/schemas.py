@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from pydantic.json_schema import models_json_schema
 
 from crm.errors import is_v2
@@ -103,6 +103,15 @@ class OrgRef(Answer):
     name: str
 
 
+class LoginErrors(ApiErrors):
+    """A login's 400: the error envelope, with the orgs to choose from when `org_id` is
+    missing for a member of several orgs."""
+
+    orgs: list[OrgRef] | None = Field(
+        default=None, description="The orgs of the user's active memberships: give one's id."
+    )
+
+
 class RoleRef(Answer):
     id: uuid.UUID = Field(description="The profile: the membership of the user in the org.")
     role: Literal["admin", "user"]
@@ -144,6 +153,10 @@ class Member(Answer):
     status: Literal["active", "inactive", "invited"] = Field(
         description="`invited`: no access until the user accepts; not yet a member."
     )
+
+
+class Reassigned(RootModel[dict[str, int]]):
+    """How many records moved, by entity (its URL's name: `leads`, `contacts`, ...)."""
 
 
 class Invitation(Answer):

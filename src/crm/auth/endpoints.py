@@ -40,6 +40,7 @@ from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
 from crm.schemas import (
     Invitation,
+    LoginErrors,
     Me,
     NewPersonalToken,
     PersonalToken,
@@ -169,7 +170,10 @@ async def register_endpoint(
     "/login/",
     dependencies=NO_PARAMS,
     response_model=Session,
-    responses=error_doc(401),
+    responses={
+        **error_doc(401),
+        400: {"model": LoginErrors, "description": "Validation failed, or `org_id` is needed."},
+    },
     summary="Log in",
     description="`org_id` is needed only by a member of several orgs: without it, once the"
     " password is verified, the answer is 400 with the `orgs` to choose from.",

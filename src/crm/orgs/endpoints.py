@@ -26,7 +26,7 @@ from crm.orgs.service import (
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.records.service import reassign_records
 from crm.responses import JSONResponse
-from crm.schemas import Member, list_of
+from crm.schemas import Member, Reassigned, list_of
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -180,7 +180,7 @@ async def delete_user(profile_id: str, principal: AdminPrincipal, session: Sessi
 @router.post(
     "/{profile_id}/reassign/",
     dependencies=NO_PARAMS,
-    response_model=dict[str, int],
+    response_model=Reassigned,
     summary="Hand a member's records to another",
     description="Admins only. Every live record of every entity assigned to the profile (a"
     " removed one too) is assigned to `to`, an active member, in one transaction. The answer"
