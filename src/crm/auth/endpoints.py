@@ -466,7 +466,7 @@ async def delete_personal_token(
     revoked = await revoke_with_descendants(
         session,
         principal.org_id,
-        *own_personal_tokens(principal)[1:],
+        *own_personal_tokens(principal),
         Token.id == parse_id(token_id),
     )
     if revoked != 1:

@@ -267,8 +267,11 @@ async def revoke_with_descendants(
     """Revoke the org's live tokens that `roots` select, and every token created with them,
     at any depth (a token created with a personal token is bound to it); the number of
     roots revoked."""
-    chosen = select(_token.c.id).where(
-        _token.c.org_id == org_id, _token.c.revoked_at.is_(None), *roots
+    # Locked: of two revocations of one token at once, the second finds it revoked.
+    chosen = (
+        select(_token.c.id)
+        .where(_token.c.org_id == org_id, _token.c.revoked_at.is_(None), *roots)
+        .with_for_update()
     )
     root_ids = list(await session.scalars(chosen))
     if not root_ids:
