@@ -203,8 +203,8 @@ async def login(
         active = [(p, o) for p, o in memberships if p.is_active]
         if len(active) != 1:
             choice = [{"id": str(org.id), "name": org.name} for _, org in active or memberships]
-            refused = ApiError(400, {"org_id": "You belong to several orgs: say which one."})
-            return JSONResponse({"errors": refused.errors, "orgs": choice}, status_code=400)
+            reason = {"org_id": "You belong to several orgs: say which one."}
+            return JSONResponse({"errors": reason, "orgs": choice}, status_code=400)
         memberships = active
     if not memberships:
         raise unauthorized("Invalid email or password.")

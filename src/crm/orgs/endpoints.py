@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import Field, StrictBool
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -78,7 +79,9 @@ def profile_body(profile: Profile, user: User) -> dict[str, Any]:
 IN_ORG = Profile.membership != Membership.removed
 
 
-async def org_profile(session: Any, org_id: uuid.UUID, profile_id: str) -> tuple[Profile, User]:
+async def org_profile(
+    session: AsyncSession, org_id: uuid.UUID, profile_id: str
+) -> tuple[Profile, User]:
     """A profile of the org and its user; 404 for any other id, a removed one included."""
     row = (
         await session.execute(
