@@ -492,11 +492,12 @@ async def define_custom_fields(
 
 def as_read(entity: Entity, body: dict[str, Any], profiles: dict[str, str]) -> dict[str, Any]:
     """What a record reads for the fields of a body it was written with: `assigned_to` as
-    {id, email} (`profiles` maps ids to emails), lists of ids in any order."""
+    the active member {id, email, name, is_active} (`profiles` maps ids to emails; the
+    members have no name), lists of ids in any order."""
     expected = {}
     for name, value in body.items():
         if name == "assigned_to" and value is not None:
-            value = {"id": value, "email": profiles[value]}
+            value = {"id": value, "email": profiles[value], "name": None, "is_active": True}
         elif name in entity.id_lists:
             value = sorted(value)
         expected[name] = value

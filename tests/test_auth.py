@@ -22,6 +22,7 @@ from tests.conftest import (
     register,
     unique_email,
 )
+from tests.members_support import invite_and_accept
 
 TOKEN = re.compile(r"^[A-Za-z0-9]{64}$")
 
@@ -46,7 +47,7 @@ def assert_session(body: dict[str, Any], email: str, org_name: str, role: str) -
     assert body["access_token"] != body["refresh_token"]
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
-    assert set(body["user"]) == {"id", "email"}
+    assert set(body["user"]) == {"id", "email", "name"}
     assert body["user"]["email"] == email
     uuid.UUID(body["user"]["id"])
     assert set(body["org"]) == {"id", "name"}
@@ -220,13 +221,9 @@ async def test_login_validates_its_body(api: httpx.AsyncClient) -> None:
 async def test_login_needs_org_id_only_for_a_member_of_several_orgs(
     api: httpx.AsyncClient, world: World
 ) -> None:
-    # The admin of the other org adds the user of the first: now a member of two orgs.
-    added = await api.post(
-        "/api/users/",
-        json={"email": world.user.email, "password": "ignored-password", "role": "admin"},
-        headers=world.other.headers,
-    )
-    assert added.status_code == 201, added.text
+    # The admin of the other org invites the user of the first, who accepts: now a member
+    # of two orgs.
+    added_id = await invite_and_accept(api, world.other, world.user, "admin")
     ambiguous = await login(api, world.user.email)
     assert ambiguous.status_code == 400
     assert set(ambiguous.json()["errors"]) == {"org_id"}
@@ -238,7 +235,7 @@ async def test_login_needs_org_id_only_for_a_member_of_several_orgs(
     second = await login(api, world.user.email, org_id=world.other.org_id)
     assert second.status_code == 200
     assert second.json()["org"] == {"id": world.other.org_id, "name": "Globex"}
-    assert second.json()["profile"] == {"id": added.json()["id"], "role": "admin"}
+    assert second.json()["profile"] == {"id": added_id, "role": "admin"}
     assert first.json()["user"] == second.json()["user"]
 
     # A member of one org may still name it; an org it is not in is refused.
@@ -446,7 +443,7 @@ async def test_me_for_every_identity(api: httpx.AsyncClient, world: World) -> No
         response = await api.get("/api/auth/me/", headers=identity.headers)
         assert response.status_code == 200
         assert response.json() == {
-            "user": {"id": identity.user_id, "email": identity.email},
+            "user": {"id": identity.user_id, "email": identity.email, "name": None},
             "org": {"id": identity.org_id, "name": org_name},
             "profile": {"id": identity.profile_id, "role": role},
         }

@@ -205,3 +205,74 @@ def test_create_org_and_create_user_make_members_who_can_log_in(
                 )
 
     asyncio.run(log_in())
+
+
+def test_reset_password_sets_a_new_one_and_stops_every_token_of_the_user(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str
+) -> None:
+    environment.setenv("CRM_DATABASE_URL", database_url)
+    admin = unique_email("forgetful")
+
+    def crm(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            environment.setattr("sys.stdin", io.StringIO(stdin))
+            argv = (*argv, "--password-stdin")
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return int(stopped.value.code or 0), out, err
+
+    code, out, _ = crm("create-org", "--name", "Forgetful", "--admin-email", admin, stdin=PASSWORD)
+    assert code == 0, out
+    other = unique_email("bystander")
+    assert crm("create-org", "--name", "Bystander", "--admin-email", other, stdin=PASSWORD)[0] == 0
+
+    async def tokens_of(email: str, password: str) -> list[str]:
+        async with client_of(fresh_app(database_url)) as client:
+            login = await client.post(
+                "/api/auth/login/", json={"email": email, "password": password}
+            )
+            assert login.status_code == 200, login.text
+            access = login.json()["access_token"]
+            personal = await client.post(
+                "/api/auth/tokens/",
+                json={"name": "ci"},
+                headers={"Authorization": f"Bearer {access}"},
+            )
+            return [access, personal.json()["token"]]
+
+    async def statuses(tokens: list[str], email: str, passwords: list[str]) -> list[int]:
+        async with client_of(fresh_app(database_url)) as client:
+            answers = [
+                await client.get("/api/auth/me/", headers={"Authorization": f"Bearer {t}"})
+                for t in tokens
+            ]
+            answers += [
+                await client.post("/api/auth/login/", json={"email": email, "password": p})
+                for p in passwords
+            ]
+            return [answer.status_code for answer in answers]
+
+    tokens = asyncio.run(tokens_of(admin, PASSWORD))
+    bystander = asyncio.run(tokens_of(other, PASSWORD))
+    code, out, _ = crm("reset-password", "--email", admin.upper(), stdin="brand-new-password\n")
+    assert code == 0 and admin in out
+    assert asyncio.run(statuses(tokens, admin, [PASSWORD, "brand-new-password"])) == [
+        401,
+        401,
+        401,
+        200,
+    ]
+    assert asyncio.run(statuses(bystander, other, [PASSWORD])) == [200, 200, 200]
+
+    # At a prompt, typed twice; refused when the two differ, or for no such user, or too short.
+    typed = iter(["typed-at-a-prompt", "typed-at-a-prompt", "one-password", "another-one"])
+    environment.setattr("getpass.getpass", lambda prompt="": next(typed))
+    assert crm("reset-password", "--email", admin)[0] == 0
+    code, _, err = crm("reset-password", "--email", admin)
+    assert_one_clear_line(code, err, "differ")
+    code, _, err = crm("reset-password", "--email", unique_email("nobody"), stdin="long-enough\n")
+    assert_one_clear_line(code, err, "--email", "no user")
+    code, _, err = crm("reset-password", "--email", admin, stdin="short\n")
+    assert_one_clear_line(code, err, "new_password", "8")
+    assert asyncio.run(statuses([], admin, ["typed-at-a-prompt"])) == [200]

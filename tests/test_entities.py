@@ -90,7 +90,12 @@ async def test_create_answers_the_full_record(
     bare = response.json()
     assert set(bare) == entity.keys
     uuid.UUID(bare["id"])
-    assert bare["created_by"] == {"id": world.admin.profile_id, "email": world.admin.email}
+    assert bare["created_by"] == {
+        "id": world.admin.profile_id,
+        "email": world.admin.email,
+        "name": None,
+        "is_active": True,
+    }
     assert bare["created_at"].endswith("Z")
     assert bare["created_at"] == bare["updated_at"]
     defaults = new_record_defaults(entity)
@@ -206,7 +211,12 @@ async def test_a_user_reaches_only_what_it_created_or_is_assigned(
     assigned = await create(api, world.admin, entity, assigned_to=world.user.profile_id)
     # A user may link to any live record of its org (the admin created those).
     own = await create(api, world.user, entity, **resolve(entity.full(new_tag()), ids))
-    assert own["created_by"] == {"id": world.user.profile_id, "email": world.user.email}
+    assert own["created_by"] == {
+        "id": world.user.profile_id,
+        "email": world.user.email,
+        "name": None,
+        "is_active": True,
+    }
     user = world.user.headers
     assert sorted(await listed_ids(api, world.user, entity)) == sorted([assigned["id"], own["id"]])
 
@@ -654,8 +664,20 @@ async def test_statements_do_not_grow_with_the_page_or_the_links(
         results = response.json()["results"]
         assert len(results) == size
         assert all(
-            r["assigned_to"] == {"id": world.user.profile_id, "email": world.user.email}
-            and r["created_by"] == {"id": world.admin.profile_id, "email": world.admin.email}
+            r["assigned_to"]
+            == {
+                "id": world.user.profile_id,
+                "email": world.user.email,
+                "name": None,
+                "is_active": True,
+            }
+            and r["created_by"]
+            == {
+                "id": world.admin.profile_id,
+                "email": world.admin.email,
+                "name": None,
+                "is_active": True,
+            }
             for r in results
         )
         counts[size] = counter.count

@@ -20,7 +20,8 @@ from crm import cli, exportcli
 from crm.config import get_settings
 from crm.migrations import upgrade
 from crm.records import exporter
-from tests.conftest import PASSWORD, Identity, World, add_member
+from tests.conftest import Identity, World, add_member
+from tests.members_support import invite_and_accept
 
 # In the order their links need them: each links only to entities before it.
 ENTITIES = ("accounts", "contacts", "leads", "opportunities", "tasks")
@@ -295,7 +296,7 @@ async def test_an_export_uploaded_into_a_fresh_org_makes_equal_records(
     for definition in definitions.json()["results"]:
         body = {key: definition[key] for key in ("entity", "key", "label", "type", "options")}
         await post(api, fresh, "/api/custom-fields/", **{k: v for k, v in body.items() if v})
-    await post(api, fresh, "/api/users/", email=world.user.email, password=PASSWORD, role="user")
+    await invite_and_accept(api, fresh, world.user)
 
     for entity in ENTITIES:
         exported = await export(database_url, entity, source.org_id)

@@ -408,8 +408,20 @@ async def test_list_costs_the_same_whatever_the_page_size(
         body = response.json()
         assert len(body["results"]) == size
         assert all(
-            r["assigned_to"] == {"id": world.user.profile_id, "email": world.user.email}
-            and r["created_by"] == {"id": world.admin.profile_id, "email": world.admin.email}
+            r["assigned_to"]
+            == {
+                "id": world.user.profile_id,
+                "email": world.user.email,
+                "name": None,
+                "is_active": True,
+            }
+            and r["created_by"]
+            == {
+                "id": world.admin.profile_id,
+                "email": world.admin.email,
+                "name": None,
+                "is_active": True,
+            }
             and r["source"] == "website_form"
             for r in body["results"]
         )

@@ -18,8 +18,9 @@ import httpx
 from fastapi import FastAPI, routing
 
 from crm.app import ENTITIES
-from tests.conftest import Identity, World, add_member
+from tests.conftest import Identity, World, add_member, register
 from tests.leads_support import create_lead, refused
+from tests.members_support import invite
 from tests.test_lead_sources_v2 import assert_base_error
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -94,6 +95,16 @@ async def read_members(api: httpx.AsyncClient, world: World, profile_id: str) ->
     return await get_json(api, world.admin, "/api/users/")
 
 
+async def make_invitation(api: httpx.AsyncClient, world: World) -> str:
+    """Org A's invitation of a user of a third org: neither the other org's admin nor
+    org A's user may answer it."""
+    invitee = await register(api, "Invitee")
+    return await invite(api, world.admin, invitee.email)
+
+
+NOBODY = "00000000-0000-4000-8000-000000000000"
+
+
 FIELD = {"entity": "lead", "key": "tier", "label": "Tier", "type": "text"}
 
 
@@ -126,7 +137,16 @@ MATRIX: dict[str, Case] = {
     # Only the caller's own tokens: anyone else's id is unknown, to the user as well.
     "/api/auth/tokens/{token_id}/": Case(make_token, {"DELETE": (None, 404)}, read_tokens),
     "/api/users/{profile_id}/": Case(
-        make_member, {"PATCH": ({"role": "admin"}, 403)}, read_members
+        make_member, {"PATCH": ({"role": "admin"}, 403), "DELETE": (None, 403)}, read_members
+    ),
+    "/api/users/{profile_id}/reassign/": Case(
+        make_member, {"POST": ({"to": NOBODY}, 403)}, read_members
+    ),
+    "/api/auth/invitations/{invitation_id}/accept/": Case(
+        make_invitation, {"POST": (None, 404)}, read_members
+    ),
+    "/api/auth/invitations/{invitation_id}/decline/": Case(
+        make_invitation, {"POST": (None, 404)}, read_members
     ),
     "/api/custom-fields/{field_id}/": Case(
         make_field,
@@ -165,7 +185,7 @@ def assert_refused(response: httpx.Response, status: int, v2: bool) -> None:
 def test_the_matrix_covers_every_route_with_an_id(app: FastAPI) -> None:
     table = routes_with_an_id(app)
     assert {path: set(case.methods) for path, case in MATRIX.items()} == table
-    assert len(table) == 4 + 2 * len(ENTITIES) + 1
+    assert len(table) == 7 + 2 * len(ENTITIES) + 1
 
 
 async def test_no_route_with_an_id_reaches_another_orgs_or_an_invisible_record(

@@ -33,7 +33,8 @@ def parse_time(value: str) -> datetime:
 
 async def test_create_shows_the_secret_once(api: httpx.AsyncClient, world: World) -> None:
     body = await create(api, world.admin.headers, "my integration")
-    assert set(body) == {"id", "name", "token", "created_at", "expires_at"}
+    assert set(body) == {"id", "name", "scopes", "token", "created_at", "expires_at"}
+    assert body["scopes"] == ["read", "write"]
     assert TOKEN.match(body["token"])
     assert len(body["token"]) == 64
     assert body["name"] == "my integration"
@@ -211,3 +212,134 @@ async def test_only_hashes_are_stored(app: FastAPI, api: httpx.AsyncClient, worl
     assert not secrets & hashes
     assert password_hash.startswith("$argon2id$")
     assert PASSWORD not in password_hash
+
+
+# A token created with a personal token: bound to it.
+
+
+async def test_a_token_created_with_a_personal_token_expires_no_later(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    june = datetime.now(UTC) + timedelta(days=30)
+    parent = await create(api, world.user.headers, "june", expires_at=june.isoformat())
+    child = await create(api, bearer(parent["token"]), "child")
+    assert child["expires_at"] == parent["expires_at"]
+    sooner = (june - timedelta(days=1)).isoformat()
+    earlier = await create(api, bearer(parent["token"]), "sooner", expires_at=sooner)
+    assert parse_time(earlier["expires_at"]) < parse_time(parent["expires_at"])
+    later = await api.post(
+        "/api/auth/tokens/",
+        json={"name": "later", "expires_at": (june + timedelta(days=1)).isoformat()},
+        headers=bearer(parent["token"]),
+    )
+    assert later.status_code == 400
+    assert set(later.json()["errors"]) == {"expires_at"}
+    # Grandchildren too; with an access token, a personal token still never expires.
+    grandchild = await create(api, bearer(child["token"]), "grandchild")
+    assert grandchild["expires_at"] == parent["expires_at"]
+    unbound = await create(api, world.user.headers, "unbound")
+    assert unbound["expires_at"] is None
+    listed = (await api.get("/api/auth/tokens/", headers=world.user.headers)).json()
+    assert listed["count"] == 5
+
+
+async def test_a_token_created_with_a_personal_token_stops_with_it(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    for ending in ("revoke", "logout"):
+        parent = await create(api, world.user.headers, f"parent {ending}")
+        child = await create(api, bearer(parent["token"]), "child")
+        grandchild = await create(api, bearer(child["token"]), "grandchild")
+        sibling = await create(api, world.user.headers, "sibling")
+        tokens = [parent, child, grandchild, sibling]
+        for token in tokens:
+            me = await api.get("/api/auth/me/", headers=bearer(token["token"]))
+            assert me.status_code == 200
+        if ending == "revoke":
+            response = await api.delete(
+                f"/api/auth/tokens/{parent['id']}/", headers=world.user.headers
+            )
+        else:
+            response = await api.post("/api/auth/logout/", headers=bearer(parent["token"]))
+        assert response.status_code == 204
+        for token in (parent, child, grandchild):
+            me = await api.get("/api/auth/me/", headers=bearer(token["token"]))
+            assert me.status_code == 401, (ending, token["name"])
+        for token in (sibling,):
+            assert (await api.get("/api/auth/me/", headers=bearer(token["token"]))).is_success
+        assert (await api.get("/api/auth/me/", headers=world.user.headers)).status_code == 200
+    # Revoking a child leaves its parent working.
+    parent = await create(api, world.user.headers, "parent")
+    child = await create(api, bearer(parent["token"]), "child")
+    revoked = await api.delete(f"/api/auth/tokens/{child['id']}/", headers=bearer(parent["token"]))
+    assert revoked.status_code == 204
+    assert (await api.get("/api/auth/me/", headers=bearer(parent["token"]))).status_code == 200
+    # Another org's admin revokes nothing of it.
+    theirs = await api.delete(f"/api/auth/tokens/{parent['id']}/", headers=world.other.headers)
+    assert theirs.status_code == 404
+    assert (await api.get("/api/auth/me/", headers=bearer(parent["token"]))).status_code == 200
+
+
+# Scopes
+
+
+async def test_a_read_only_token_reads_and_writes_nothing(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    lead = await api.post("/api/leads/", json={"title": "Read me"}, headers=world.user.headers)
+    assert lead.status_code == 201
+    reader = await create(api, world.user.headers, "reader", scopes=["read"])
+    assert reader["scopes"] == ["read"]
+    full = await create(api, world.user.headers, "full", scopes=["write", "read"])
+    assert full["scopes"] == ["read", "write"]
+    headers = bearer(reader["token"])
+    for path in (
+        "/api/leads/",
+        f"/api/leads/{lead.json()['id']}/",
+        "/api/auth/me/",
+        "/v2/lead_sources",
+    ):
+        assert (await api.get(path, headers=headers)).status_code == 200, path
+    assert (await api.head("/api/leads/", headers=headers)).status_code == 200
+    for method, path, body in (
+        ("POST", "/api/leads/", {"title": "Written"}),
+        ("PATCH", f"/api/leads/{lead.json()['id']}/", {"title": "Changed"}),
+        ("DELETE", f"/api/leads/{lead.json()['id']}/", None),
+        ("POST", "/api/auth/tokens/", {"name": "escalated"}),
+        ("POST", "/api/auth/logout/", None),
+    ):
+        refused = await api.request(method, path, json=body, headers=headers)
+        assert refused.status_code == 403, (method, path)
+        assert set(refused.json()) == {"errors"}
+        assert set(refused.json()["errors"]) == {"detail"}
+    v2 = await api.post("/v2/lead_sources", json={"data": {"name": "x"}}, headers=headers)
+    assert v2.status_code == 403
+    assert set(v2.json()) == {"errors", "meta"}
+    assert v2.json()["meta"]["http_status"].startswith("403")
+    # Nothing was written: the lead kept its title, no token was made.
+    read = await api.get(f"/api/leads/{lead.json()['id']}/", headers=world.user.headers)
+    assert read.json()["title"] == "Read me"
+    listed = (await api.get("/api/auth/tokens/", headers=world.user.headers)).json()
+    assert {t["name"]: t["scopes"] for t in listed["results"]} == {
+        "reader": ["read"],
+        "full": ["read", "write"],
+    }
+    # The full token writes; another org sees nothing of the lead.
+    assert (
+        await api.post("/api/leads/", json={"title": "W"}, headers=bearer(full["token"]))
+    ).status_code == 201
+    other = await api.get(f"/api/leads/{lead.json()['id']}/", headers=world.other.headers)
+    assert other.status_code == 404
+
+
+async def test_scopes_are_validated(api: httpx.AsyncClient, world: World) -> None:
+    both = await create(api, world.admin.headers, scopes=["read", "write"])
+    assert both["scopes"] == ["read", "write"]
+    for scopes in (["admin"], ["write"], [], "read", ["read", "read", "write"], None):
+        response = await api.post(
+            "/api/auth/tokens/", json={"name": "x", "scopes": scopes}, headers=world.admin.headers
+        )
+        assert response.status_code == 400, scopes
+        assert set(response.json()["errors"]) <= {"scopes", "scopes.0"}, response.json()
+    listed = (await api.get("/api/auth/tokens/", headers=world.admin.headers)).json()
+    assert listed["count"] == 1

@@ -6,10 +6,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD, World, add_member, register, unique_email
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.members_support import bearer, invite
 
 
 async def users_of(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -29,7 +26,7 @@ async def test_list_is_the_orgs_profiles_for_every_member(
         ],
         key=lambda p: p["email"],
     )
-    expected = [{**p, "is_active": True} for p in expected]
+    expected = [{**p, "name": None, "is_active": True, "status": "active"} for p in expected]
     for identity in (world.admin, world.user):
         response = await api.get("/api/users/", headers=identity.headers)
         assert response.status_code == 200
@@ -46,8 +43,10 @@ async def test_list_is_the_orgs_profiles_for_every_member(
         {
             "id": world.other.profile_id,
             "email": world.other.email,
+            "name": None,
             "role": "admin",
             "is_active": True,
+            "status": "active",
         }
     ]
     anon = await api.get("/api/users/", headers=world.anon.headers)
@@ -92,7 +91,9 @@ async def test_admin_adds_a_new_user(api: httpx.AsyncClient, world: World) -> No
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"id", "email", "role", "is_active"}
+    assert set(body) == {"id", "email", "name", "role", "is_active", "status"}
+    assert body["status"] == "active"
+    assert body["name"] is None
     assert body["email"] == email
     assert body["role"] == "user"
     assert body["is_active"] is True
@@ -131,22 +132,108 @@ async def test_add_validates_its_body(api: httpx.AsyncClient, world: World) -> N
     assert len(await users_of(api, world.admin.headers)) == 2
 
 
-async def test_an_existing_user_gains_the_membership(api: httpx.AsyncClient, world: World) -> None:
-    """The other org's admin joins the first org; the password in the body is ignored."""
-    response = await api.post(
+async def test_an_existing_user_is_invited_and_joins_by_accepting(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """The other org's admin is invited to the first org: no access until it accepts."""
+    with_password = await api.post(
         "/api/users/",
         json={"email": world.other.email, "password": "another-password", "role": "user"},
         headers=world.admin.headers,
     )
+    assert with_password.status_code == 400
+    assert set(with_password.json()["errors"]) == {"password"}
+    with_name = await api.post(
+        "/api/users/",
+        json={"email": world.other.email, "name": "Renamed", "role": "user"},
+        headers=world.admin.headers,
+    )
+    assert with_name.status_code == 400
+    assert set(with_name.json()["errors"]) == {"name"}
+    assert len(await users_of(api, world.admin.headers)) == 2
+
+    response = await api.post(
+        "/api/users/",
+        json={"email": world.other.email.upper(), "role": "user"},
+        headers=world.admin.headers,
+    )
     assert response.status_code == 201, response.text
     profile = response.json()
-    assert profile["email"] == world.other.email
+    assert profile == {
+        "id": profile["id"],
+        "email": world.other.email,
+        "name": None,
+        "role": "user",
+        "is_active": False,
+        "status": "invited",
+    }
     assert profile["id"] != world.other.profile_id
+    # Listed as invited, not yet a member: neither an assignee nor a login's choice.
+    assert profile in await users_of(api, world.admin.headers)
+    assigned = await api.post(
+        "/api/leads/",
+        json={"title": "For the invited", "assigned_to": profile["id"]},
+        headers=world.admin.headers,
+    )
+    assert assigned.status_code == 400
+    assert set(assigned.json()["errors"]) == {"assigned_to"}
+    alone = await api.post(
+        "/api/auth/login/", json={"email": world.other.email, "password": PASSWORD}
+    )
+    assert alone.status_code == 200, alone.text
+    assert alone.json()["org"]["id"] == world.other.org_id
+    not_yet = await api.post(
+        "/api/auth/login/",
+        json={"email": world.other.email, "password": PASSWORD, "org_id": world.admin.org_id},
+    )
+    assert not_yet.status_code == 400
+    assert set(not_yet.json()["errors"]) == {"org_id"}
+    again = await api.post(
+        "/api/users/",
+        json={"email": world.other.email, "role": "user"},
+        headers=world.admin.headers,
+    )
+    assert again.status_code == 400
+    assert set(again.json()["errors"]) == {"email"}
 
-    ignored = await api.post(
+    # The invited user sees it with a token of its own org; nobody else does.
+    invitations = await api.get("/api/auth/invitations/", headers=world.other.headers)
+    assert invitations.status_code == 200
+    assert invitations.json()["count"] == 1
+    (invitation,) = invitations.json()["results"]
+    assert invitation == {
+        "id": profile["id"],
+        "org": {"id": world.admin.org_id, "name": "Acme"},
+        "role": "user",
+        "status": "invited",
+        "created_at": invitation["created_at"],
+    }
+    for identity in (world.admin, world.user):
+        theirs = await api.get("/api/auth/invitations/", headers=identity.headers)
+        assert theirs.json()["count"] == 0
+        for answer in ("accept", "decline"):
+            refused = await api.post(
+                f"/api/auth/invitations/{profile['id']}/{answer}/", headers=identity.headers
+            )
+            assert refused.status_code == 404
+    assert (await api.get("/api/auth/invitations/")).status_code == 401
+
+    accepted = await api.post(
+        f"/api/auth/invitations/{profile['id']}/accept/", headers=world.other.headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json() == {**invitation, "status": "active"}
+    twice = await api.post(
+        f"/api/auth/invitations/{profile['id']}/accept/", headers=world.other.headers
+    )
+    assert twice.status_code == 404
+    listed = {p["id"]: p for p in await users_of(api, world.admin.headers)}
+    assert listed[profile["id"]] == {**profile, "is_active": True, "status": "active"}
+    # The password is the user's own, as it was.
+    refused = await api.post(
         "/api/auth/login/", json={"email": world.other.email, "password": "another-password"}
     )
-    assert ignored.status_code == 401
+    assert refused.status_code == 401
     for org_id, profile_id, role in (
         (world.admin.org_id, profile["id"], "user"),
         (world.other.org_id, world.other.profile_id, "admin"),
@@ -165,6 +252,40 @@ async def test_an_existing_user_gains_the_membership(api: httpx.AsyncClient, wor
     # The tokens it had keep their own org.
     me = await api.get("/api/auth/me/", headers=world.other.headers)
     assert me.json()["org"]["id"] == world.other.org_id
+
+
+async def test_a_declined_invitation_is_out_of_the_org(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    profile_id = await invite(api, world.admin, world.other.email, "admin")
+    # An invited profile cannot be made active by an admin: only by its user's consent.
+    forced = await api.patch(
+        f"/api/users/{profile_id}/", json={"is_active": True}, headers=world.admin.headers
+    )
+    assert forced.status_code == 400
+    assert set(forced.json()["errors"]) == {"is_active"}
+    declined = await api.post(
+        f"/api/auth/invitations/{profile_id}/decline/", headers=world.other.headers
+    )
+    assert declined.status_code == 204
+    listed = {p["id"] for p in await users_of(api, world.admin.headers)}
+    assert listed == {world.admin.profile_id, world.user.profile_id}
+    assert (await api.get("/api/auth/invitations/", headers=world.other.headers)).json()[
+        "count"
+    ] == 0
+    for answer in ("accept", "decline"):
+        gone = await api.post(
+            f"/api/auth/invitations/{profile_id}/{answer}/", headers=world.other.headers
+        )
+        assert gone.status_code == 404
+    refused = await api.post(
+        "/api/auth/login/",
+        json={"email": world.other.email, "password": PASSWORD, "org_id": world.admin.org_id},
+    )
+    assert refused.status_code == 400
+    # The org may invite again: the same profile, invited anew.
+    again = await invite(api, world.admin, world.other.email)
+    assert again == profile_id
 
 
 async def test_already_a_member_is_400_naming_email(api: httpx.AsyncClient, world: World) -> None:
@@ -186,8 +307,10 @@ async def test_admin_changes_role_and_is_active(api: httpx.AsyncClient, world: W
     assert promoted.json() == {
         "id": world.user.profile_id,
         "email": world.user.email,
+        "name": None,
         "role": "admin",
         "is_active": True,
+        "status": "active",
     }
     # The role counts at once, with the token it already had.
     me = await api.get("/api/auth/me/", headers=world.user.headers)
@@ -196,6 +319,7 @@ async def test_admin_changes_role_and_is_active(api: httpx.AsyncClient, world: W
     deactivated = await api.patch(url, json={"is_active": False}, headers=world.admin.headers)
     assert deactivated.status_code == 200
     assert deactivated.json()["is_active"] is False
+    assert deactivated.json()["status"] == "inactive"
     assert deactivated.json()["role"] == "admin"
     listed = {p["id"]: p for p in await users_of(api, world.admin.headers)}
     assert listed[world.user.profile_id]["is_active"] is False
@@ -323,8 +447,10 @@ async def test_another_orgs_admin_sees_nothing_of_this_org(
     assert mine[world.user.profile_id] == {
         "id": world.user.profile_id,
         "email": world.user.email,
+        "name": None,
         "role": "user",
         "is_active": True,
+        "status": "active",
     }
     assert (await api.get("/api/auth/me/", headers=world.user.headers)).status_code == 200
 
@@ -332,16 +458,18 @@ async def test_another_orgs_admin_sees_nothing_of_this_org(
 async def test_adding_one_member_twice_at_once_is_one_201_and_one_400(
     api: httpx.AsyncClient, world: World
 ) -> None:
-    async def add(email: str) -> httpx.Response:
+    async def add(email: str, existing: bool) -> httpx.Response:
+        password = {} if existing else {"password": PASSWORD}
         return await api.post(
             "/api/users/",
-            json={"email": email, "password": PASSWORD, "role": "user"},
+            json={"email": email, "role": "user", **password},
             headers=world.admin.headers,
         )
 
     existing = [world.other.email] + [(await register(api, "Hooli")).email for _ in range(3)]
     for email in [*existing, unique_email("twice")]:
-        responses = await asyncio.gather(add(email), add(email))
+        known = email in existing
+        responses = await asyncio.gather(add(email, known), add(email, known))
         assert sorted(r.status_code for r in responses) == [201, 400], [r.text for r in responses]
         refused = next(r for r in responses if r.status_code == 400)
         assert set(refused.json()["errors"]) == {"email"}

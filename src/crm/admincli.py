@@ -1,6 +1,7 @@
-"""`crm create-org` and `crm create-user`: an org with its first admin, and a member of an
-org, made from the command line by the same services as /api/auth/register/ and
-/api/users/ (the same rules and messages)."""
+"""`crm create-org`, `crm create-user` and `crm reset-password`: an org with its first
+admin, a member of an org, and a forgotten password, made from the command line by the same
+services as /api/auth/register/, /api/users/ and /api/auth/password/ (the same rules and
+messages)."""
 
 import asyncio
 import getpass
@@ -10,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm.auth.endpoints import RegisterIn
+from crm.auth.endpoints import NewPasswordIn, RegisterIn
 from crm.db import Database
 from crm.errors import ApiError, validation_errors
 from crm.orgs import service
@@ -74,9 +75,23 @@ async def _create_user(database_url: str, org_id: str, email: str, role: str, pa
         await database.dispose()
 
 
-def run(coroutine: Any) -> int:
+async def _reset_password(database_url: str, email: str, password: str) -> str:
+    body = checked(NewPasswordIn, new_password=password)
+    database = Database(database_url)
     try:
-        print(f"crm: created {asyncio.run(coroutine)}")
+        async with database.write_sessionmaker() as session, session.begin():
+            user = await service.find_user(session, email)
+            if user is None:
+                raise CommandError(f"--email: no user {email}")
+            await service.set_password(session, user.id, body.new_password)
+            return f"password of {user.email}: every token of the user stopped"
+    finally:
+        await database.dispose()
+
+
+def run(coroutine: Any, done: str = "created") -> int:
+    try:
+        print(f"crm: {done} {asyncio.run(coroutine)}")
     except CommandError as error:
         print(f"crm: {error}", file=sys.stderr)
         return 1
@@ -103,3 +118,12 @@ def create_user(database_url: str, args: Any) -> int:
         print(f"crm: {error}", file=sys.stderr)
         return 1
     return run(_create_user(database_url, args.org, args.email, args.role, password))
+
+
+def reset_password(database_url: str, args: Any) -> int:
+    try:
+        password = read_password(args.password_stdin)
+    except CommandError as error:
+        print(f"crm: {error}", file=sys.stderr)
+        return 1
+    return run(_reset_password(database_url, args.email, password), done="reset the")

@@ -1,4 +1,5 @@
-"""The `crm` command: migrate, check, serve, import, export, create-org and create-user."""
+"""The `crm` command: migrate, check, serve, import, export, create-org, create-user and
+reset-password."""
 
 import argparse
 import logging
@@ -127,6 +128,11 @@ def command_line() -> argparse.ArgumentParser:
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=("admin", "user"))
     user.add_argument("--password-stdin", action="store_true", help=password_help)
+    reset = commands.add_parser(
+        "reset-password", help="set a user's new password; every token of the user stops"
+    )
+    reset.add_argument("--email", required=True, help="the user's")
+    reset.add_argument("--password-stdin", action="store_true", help=password_help)
     return parser
 
 
@@ -150,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
 
         make = admincli.create_org if args.command == "create-org" else admincli.create_user
         sys.exit(make(settings.database_url, args))
+    if args.command == "reset-password":
+        from crm import admincli
+
+        sys.exit(admincli.reset_password(settings.database_url, args))
     if args.command == "import":
         from crm import importcli
 

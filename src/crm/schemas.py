@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from pydantic.json_schema import models_json_schema
 
 from crm.errors import is_v2
@@ -77,6 +77,8 @@ class ProfileRef(Answer):
 
     id: uuid.UUID
     email: str
+    name: str | None
+    is_active: bool = Field(description="False once deactivated or removed from the org.")
 
 
 class CustomFieldDefinition(Answer):
@@ -93,11 +95,21 @@ class CustomFieldDefinition(Answer):
 class UserRef(Answer):
     id: uuid.UUID
     email: str
+    name: str | None
 
 
 class OrgRef(Answer):
     id: uuid.UUID
     name: str
+
+
+class LoginErrors(ApiErrors):
+    """A login's 400: the error envelope, with the orgs to choose from when `org_id` is
+    missing for a member of several orgs."""
+
+    orgs: list[OrgRef] | None = Field(
+        default=None, description="The orgs of the user's active memberships: give one's id."
+    )
 
 
 class RoleRef(Answer):
@@ -121,6 +133,7 @@ class Session(Me):
 class PersonalToken(Answer):
     id: uuid.UUID
     name: str
+    scopes: list[Literal["read", "write"]]
     created_at: datetime
     expires_at: datetime | None
 
@@ -134,8 +147,26 @@ class Member(Answer):
 
     id: uuid.UUID
     email: str
+    name: str | None
     role: Literal["admin", "user"]
     is_active: bool
+    status: Literal["active", "inactive", "invited"] = Field(
+        description="`invited`: no access until the user accepts; not yet a member."
+    )
+
+
+class Reassigned(RootModel[dict[str, int]]):
+    """How many records moved, by entity (its URL's name: `leads`, `contacts`, ...)."""
+
+
+class Invitation(Answer):
+    """A profile to which the caller's user is invited."""
+
+    id: uuid.UUID = Field(description="The profile, and the invitation's id.")
+    org: OrgRef
+    role: Literal["admin", "user"]
+    status: Literal["invited", "active"]
+    created_at: datetime
 
 
 class UploadedRow(Answer):

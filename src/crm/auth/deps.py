@@ -11,6 +11,9 @@ from crm.db import SessionDep
 from crm.errors import forbidden, unauthorized
 from crm.ratelimit import limit_unknown_token
 
+# What a token of the "read" scope alone may send.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 _bearer = HTTPBearer(auto_error=False, description="A 64-character access or personal token.")
 
 
@@ -26,6 +29,8 @@ async def current_principal(
         await limit_unknown_token(request)
         raise unauthorized("The token is unknown, expired or revoked.")
     request.state.principal = principal
+    if not principal.may_write and request.method not in READ_METHODS:
+        raise forbidden("This token is read-only: GET and HEAD only.")
     return principal
 
 

@@ -1,41 +1,61 @@
-"""/api/auth/: register, login, refresh, logout, me, and personal tokens."""
+"""/api/auth/: register, login, refresh, logout, me, password, invitations, and personal
+tokens."""
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth.deps import CurrentPrincipal
-from crm.auth.models import Token, TokenKind
-from crm.auth.passwords import MIN_LENGTH
+from crm.auth.models import READ, WRITE, Token, TokenKind
+from crm.auth.passwords import MIN_LENGTH, verify_password
 from crm.auth.tokens import (
     Principal,
     issue_pair,
     issue_token,
     revoke_for_logout,
+    revoke_with_descendants,
     use_refresh_token,
 )
 from crm.config import SettingsDep
 from crm.db import SessionDep, utcnow
 from crm.errors import ApiError, error_response, forbidden, not_found, unauthorized
 from crm.ids import parse_id
-from crm.orgs.models import Org, Profile, User
-from crm.orgs.service import authenticate, register
+from crm.orgs.models import Membership, Org, Profile, User
+from crm.orgs.service import (
+    answer_invitation,
+    authenticate,
+    invitations_of,
+    register,
+    set_name,
+    set_password,
+)
 from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
 from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
-from crm.schemas import Me, NewPersonalToken, PersonalToken, Session, error_doc, list_of
+from crm.schemas import (
+    Invitation,
+    LoginErrors,
+    Me,
+    NewPersonalToken,
+    PersonalToken,
+    Session,
+    error_doc,
+    list_of,
+)
 from crm.validation import InputModel
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NO_PARAMS = [Depends(no_query_params)]
 
 Email = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+Password = Field(min_length=MIN_LENGTH, max_length=1024)
+Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
 
 class Strict(InputModel):
@@ -45,7 +65,8 @@ class Strict(InputModel):
 class RegisterIn(Strict):
     org_name: str = Field(min_length=1, max_length=200)
     email: str = Email
-    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+    password: str = Password
+    name: str | None = Name
 
 
 class LoginIn(Strict):
@@ -58,9 +79,34 @@ class RefreshIn(Strict):
     refresh_token: str = Field(max_length=200)
 
 
+class MeIn(Strict):
+    name: str | None = Field(max_length=255, description="null clears it.")
+
+
+class NewPasswordIn(Strict):
+    new_password: str = Password
+
+
+class PasswordIn(NewPasswordIn):
+    current_password: str = Field(max_length=1024)
+
+
 class TokenIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     expires_at: datetime | None = None
+    scopes: list[Literal["read", "write"]] = Field(
+        default=["read", "write"],
+        min_length=1,
+        max_length=2,
+        description='`["read"]`: GET and HEAD only; `["read", "write"]` (the default).',
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def read_with_write(cls, value: list[str]) -> list[str]:
+        if READ not in value:
+            raise ValueError('Give ["read"] or ["read", "write"].')
+        return [scope for scope in (READ, WRITE) if scope in value]
 
     @field_validator("expires_at")
     @classmethod
@@ -83,7 +129,7 @@ def session_body(pair: Any, user: User, org: Org, profile: Profile) -> dict[str,
         "refresh_token": pair.refresh,
         "token_type": "Bearer",
         "expires_in": pair.expires_in,
-        "user": {"id": str(user.id), "email": user.email},
+        "user": {"id": str(user.id), "email": user.email, "name": user.name},
         "org": {"id": str(org.id), "name": org.name},
         "profile": {"id": str(profile.id), "role": profile.role.value},
     }
@@ -93,6 +139,7 @@ def token_body(token: Token) -> dict[str, Any]:
     return {
         "id": str(token.id),
         "name": token.name,
+        "scopes": token.scopes.split(),
         "created_at": token.created_at,
         "expires_at": token.expires_at,
     }
@@ -112,7 +159,9 @@ async def register_endpoint(
     if not settings.allow_signup:
         raise forbidden("Signup is disabled on this server.")
     await limit_per_email(request, body.email)
-    org, user, profile = await register(session, body.org_name, body.email, body.password)
+    org, user, profile = await register(
+        session, body.org_name, body.email, body.password, body.name
+    )
     pair = await issue_pair(session, settings, org.id, profile.id)
     return JSONResponse(session_body(pair, user, org, profile), status_code=201)
 
@@ -121,9 +170,13 @@ async def register_endpoint(
     "/login/",
     dependencies=NO_PARAMS,
     response_model=Session,
-    responses=error_doc(401),
+    responses={
+        **error_doc(401),
+        400: {"model": LoginErrors, "description": "Validation failed, or `org_id` is needed."},
+    },
     summary="Log in",
-    description="`org_id` is needed only by a member of several orgs.",
+    description="`org_id` is needed only by a member of several orgs: without it, once the"
+    " password is verified, the answer is 400 with the `orgs` to choose from.",
 )
 async def login(
     body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
@@ -136,7 +189,8 @@ async def login(
         await session.execute(
             select(Profile, Org)
             .join(Org, Org.id == Profile.org_id)
-            .where(Profile.user_id == user.id)
+            .where(Profile.user_id == user.id, Profile.membership == Membership.member)
+            .order_by(Org.name, Org.id)
         )
     )
     if body.org_id is not None:
@@ -144,7 +198,14 @@ async def login(
         if not memberships:
             raise ApiError(400, {"org_id": "You are not a member of this org."})
     elif len(memberships) > 1:
-        raise ApiError(400, {"org_id": "You belong to several orgs: say which one."})
+        # The orgs that a login may choose: those of the active memberships (a deactivated
+        # one would answer 403); with only one, it is the login's.
+        active = [(p, o) for p, o in memberships if p.is_active]
+        if len(active) != 1:
+            choice = [{"id": str(org.id), "name": org.name} for _, org in active or memberships]
+            reason = {"org_id": "You belong to several orgs: say which one."}
+            return JSONResponse({"errors": reason, "orgs": choice}, status_code=400)
+        memberships = active
     if not memberships:
         raise unauthorized("Invalid email or password.")
     profile, org = memberships[0]
@@ -199,9 +260,9 @@ async def logout(principal: CurrentPrincipal, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def me_body(principal: Principal) -> dict[str, Any]:
+def me_body(principal: Principal, name: str | None) -> dict[str, Any]:
     return {
-        "user": {"id": str(principal.user_id), "email": principal.email},
+        "user": {"id": str(principal.user_id), "email": principal.email, "name": name},
         "org": {"id": str(principal.org_id), "name": principal.org_name},
         "profile": {"id": str(principal.profile_id), "role": principal.role.value},
     }
@@ -211,7 +272,113 @@ def me_body(principal: Principal) -> dict[str, Any]:
     "/me/", dependencies=NO_PARAMS, response_model=Me, summary="The caller's user, org and role"
 )
 async def me(principal: CurrentPrincipal) -> JSONResponse:
-    return JSONResponse(me_body(principal))
+    return JSONResponse(me_body(principal, principal.user_name))
+
+
+@router.patch(
+    "/me/",
+    dependencies=NO_PARAMS,
+    response_model=Me,
+    summary="Change the caller's name",
+    description="The user's, in every org it belongs to.",
+)
+async def change_me(body: MeIn, principal: CurrentPrincipal, session: SessionDep) -> JSONResponse:
+    await set_name(session, principal.user_id, body.name)
+    return JSONResponse(me_body(principal, body.name))
+
+
+@router.post(
+    "/password/",
+    status_code=204,
+    dependencies=NO_PARAMS,
+    response_class=Response,
+    summary="Change the caller's password",
+    description="Every other token of the user, in every org, stops working at once; the"
+    " token used keeps working until it expires. A wrong `current_password` is 400.",
+)
+async def change_password(
+    body: PasswordIn, request: Request, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    # Counted as a login is: a stolen token must not be a way to guess the password.
+    await limit_per_email(request, principal.email)
+    password_hash = await session.scalar(
+        select(User.password_hash).where(User.id == principal.user_id)
+    )
+    if not await verify_password(password_hash, body.current_password):
+        raise ApiError(400, {"current_password": "This is not your password."})
+    await set_password(session, principal.user_id, body.new_password, keep=principal.token_id)
+    return Response(status_code=204)
+
+
+def invitation_body(profile: Profile, org: Org) -> dict[str, Any]:
+    return {
+        "id": str(profile.id),
+        "org": {"id": str(org.id), "name": org.name},
+        "role": profile.role.value,
+        "status": "invited" if profile.membership is Membership.invited else "active",
+        "created_at": profile.created_at,
+    }
+
+
+@router.get(
+    "/invitations/",
+    response_model=list_of(Invitation),
+    summary="The caller's invitations to other orgs",
+    description="Those of the caller's user, whichever org its token is of. `page` and"
+    " `page_size`.",
+)
+async def list_invitations(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    params: PageParams = Depends(plain_page_params),
+) -> JSONResponse:
+    where = invitations_of(principal.user_id)
+    count = await session.scalar(select(func.count()).select_from(Profile).where(*where)) or 0
+    rows = await session.execute(
+        select(Profile, Org)
+        .join(Org, Org.id == Profile.org_id)
+        .where(*where)
+        .order_by(Profile.created_at.desc(), Profile.id)
+        .limit(params.page_size)
+        .offset(params.offset)
+    )
+    results = [invitation_body(profile, org) for profile, org in rows]
+    return JSONResponse(list_envelope(request, params, count, results))
+
+
+@router.post(
+    "/invitations/{invitation_id}/accept/",
+    dependencies=NO_PARAMS,
+    response_model=Invitation,
+    summary="Accept an invitation",
+    description="The profile becomes an active member of the org: log in with its `org_id`."
+    " Any id but one of the caller's open invitations is 404.",
+)
+async def accept_invitation(
+    invitation_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> JSONResponse:
+    profile = await answer_invitation(
+        session, principal.user_id, parse_id(invitation_id), accept=True
+    )
+    org = await session.get_one(Org, profile.org_id)
+    return JSONResponse(invitation_body(profile, org))
+
+
+@router.post(
+    "/invitations/{invitation_id}/decline/",
+    status_code=204,
+    dependencies=NO_PARAMS,
+    response_class=Response,
+    summary="Decline an invitation",
+    description="The profile is removed; the org's admins may invite again. Any id but one"
+    " of the caller's open invitations is 404.",
+)
+async def decline_invitation(
+    invitation_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    await answer_invitation(session, principal.user_id, parse_id(invitation_id), accept=False)
+    return Response(status_code=204)
 
 
 @router.post(
@@ -220,18 +387,34 @@ async def me(principal: CurrentPrincipal) -> JSONResponse:
     dependencies=NO_PARAMS,
     response_model=NewPersonalToken,
     summary="Create a personal token",
-    description="The answer is the only time the token is shown.",
+    description="The answer is the only time the token is shown. One created with a"
+    " personal token is bound to it: it expires no later (by default when it does) and is"
+    " revoked with it.",
 )
 async def create_personal_token(
     body: TokenIn, principal: CurrentPrincipal, session: SessionDep
 ) -> JSONResponse:
+    expires_at, parent_id = body.expires_at, None
+    if principal.token_kind is TokenKind.personal:
+        parent_id, limit = principal.token_id, principal.token_expires_at
+        if limit is not None and expires_at is not None and expires_at > limit:
+            raise ApiError(
+                400,
+                {
+                    "expires_at": "Must be no later than the token used to create it, which"
+                    f" expires at {limit.isoformat()}."
+                },
+            )
+        expires_at = expires_at or limit
     token, secret = await issue_token(
         session,
         principal.org_id,
         principal.profile_id,
         TokenKind.personal,
-        body.expires_at,
+        expires_at,
         name=body.name,
+        parent_id=parent_id,
+        scopes=" ".join(body.scopes),
     )
     return JSONResponse({**token_body(token), "token": secret}, status_code=201)
 
@@ -280,12 +463,12 @@ async def list_personal_tokens(
 async def delete_personal_token(
     token_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
-    result = await session.execute(
-        update(Token)
-        .where(*own_personal_tokens(principal), Token.id == parse_id(token_id))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
+    revoked = await revoke_with_descendants(
+        session,
+        principal.org_id,
+        *own_personal_tokens(principal),
+        Token.id == parse_id(token_id),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if revoked != 1:
         raise not_found()
     return Response(status_code=204)

@@ -8,10 +8,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.auth.models import Token, TokenKind
+from crm.auth.models import FULL_SCOPES, WRITE, Token, TokenKind
 from crm.config import Settings
 from crm.db import new_uuid, utcnow
 from crm.orgs.models import Org, Profile, Role, User
@@ -44,6 +44,10 @@ class Principal:
     email: str
     # The org's custom field definitions as of this request (see crm.customfields.service).
     custom_fields_version: int
+    user_name: str | None = None
+    token_expires_at: datetime | None = None
+    # False for a read-only personal token: GET and HEAD only.
+    may_write: bool = True
 
     @property
     def is_admin(self) -> bool:
@@ -65,10 +69,12 @@ PRINCIPAL_STATEMENT = (
         _token.c.org_id,
         _token.c.profile_id,
         _token.c.expires_at,
+        _token.c.scopes,
         _profile.c.role,
         _user.c.id.label("user_id"),
         _user.c.number,
         _user.c.email,
+        _user.c.name.label("user_name"),
         _org.c.name,
         _org.c.custom_fields_version,
     )
@@ -105,6 +111,8 @@ async def find_principal(session: AsyncSession, secret: str) -> Principal | None
         token_id=row.id,
         token_kind=row.kind,
         session_id=row.session_id,
+        token_expires_at=_aware(row.expires_at) if row.expires_at is not None else None,
+        may_write=WRITE in row.scopes.split(),
         org_id=row.org_id,
         org_name=row.name,
         profile_id=row.profile_id,
@@ -112,6 +120,7 @@ async def find_principal(session: AsyncSession, secret: str) -> Principal | None
         user_id=row.user_id,
         user_number=row.number,
         email=row.email,
+        user_name=row.user_name,
         custom_fields_version=row.custom_fields_version,
     )
 
@@ -130,6 +139,8 @@ async def issue_token(
     session_id: uuid.UUID | None = None,
     name: str | None = None,
     chain_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    scopes: str = FULL_SCOPES,
 ) -> tuple[Token, str]:
     secret = new_secret()
     token = Token(
@@ -140,6 +151,8 @@ async def issue_token(
         token_hash=hash_secret(secret),
         session_id=session_id,
         chain_id=chain_id,
+        parent_id=parent_id,
+        scopes=scopes,
         name=name,
         expires_at=expires_at,
         created_at=utcnow(),
@@ -231,18 +244,54 @@ async def revoke_chain(session: AsyncSession, token: Token) -> None:
 
 
 async def revoke_for_logout(session: AsyncSession, principal: Principal) -> None:
-    """End the token used; for an access token, the refresh token issued with it too."""
-    scope = (
-        Token.session_id == principal.session_id
-        if principal.session_id is not None
-        else Token.id == principal.token_id
+    """End the token used; for an access token, the refresh token issued with it too; for a
+    personal token, the tokens created with it."""
+    if principal.session_id is not None:
+        await session.execute(
+            update(Token)
+            .where(
+                Token.org_id == principal.org_id,
+                Token.session_id == principal.session_id,
+                Token.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        await revoke_with_descendants(session, principal.org_id, Token.id == principal.token_id)
+
+
+async def revoke_with_descendants(
+    session: AsyncSession, org_id: uuid.UUID, *roots: ColumnElement[bool]
+) -> int:
+    """Revoke the org's live tokens that `roots` select, and every token created with them,
+    at any depth (a token created with a personal token is bound to it); the number of
+    roots revoked."""
+    # Locked: of two revocations of one token at once, the second finds it revoked.
+    chosen = (
+        select(_token.c.id)
+        .where(_token.c.org_id == org_id, _token.c.revoked_at.is_(None), *roots)
+        .with_for_update()
+    )
+    root_ids = list(await session.scalars(chosen))
+    if not root_ids:
+        return 0
+    tree = (
+        select(_token.c.id)
+        .where(_token.c.org_id == org_id, _token.c.id.in_(root_ids))
+        .cte("bound", recursive=True)
+    )
+    child = _token.alias("child")
+    tree = tree.union_all(
+        select(child.c.id).where(child.c.org_id == org_id, child.c.parent_id == tree.c.id)
     )
     await session.execute(
         update(Token)
-        .where(Token.org_id == principal.org_id, scope, Token.revoked_at.is_(None))
+        .where(Token.org_id == org_id, Token.id.in_(select(tree.c.id)), Token.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    return len(root_ids)
 
 
 async def revoke_profile_tokens(
@@ -253,6 +302,21 @@ async def revoke_profile_tokens(
     await session.execute(
         update(Token)
         .where(Token.org_id == org_id, Token.profile_id == profile_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_user_tokens(
+    session: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID | None = None
+) -> None:
+    """End every token of the user, in every org (its password changed), but `keep`."""
+    of_user = exists().where(
+        Profile.org_id == Token.org_id, Profile.id == Token.profile_id, Profile.user_id == user_id
+    )
+    await session.execute(
+        update(Token)
+        .where(of_user, Token.revoked_at.is_(None), *([Token.id != keep] if keep else []))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -24,6 +24,16 @@ class Role(enum.StrEnum):
     user = "user"
 
 
+class Membership(enum.StrEnum):
+    """Where a profile stands: invited (no access until its user accepts), a member (active
+    or deactivated by `is_active`), or removed (declined, or ended by an admin: kept, as
+    records still name it, but out of the org). Only a member may be active."""
+
+    invited = "invited"
+    member = "member"
+    removed = "removed"
+
+
 class Org(Base):
     __tablename__ = "orgs"
 
@@ -43,6 +53,7 @@ class User(Base):
     # The integer by which the /v2/ dialect knows a user (`creator_id`).
     number: Mapped[int] = mapped_column(Integer, unique=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    name: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -56,6 +67,11 @@ class Profile(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    membership: Mapped[Membership] = mapped_column(
+        Enum(Membership, native_enum=False, length=20),
+        default=Membership.member,
+        server_default=Membership.member.value,
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

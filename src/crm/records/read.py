@@ -1,5 +1,6 @@
 """Reading records: one statement that fetches records together with what they show of
-linked rows (profile emails, linked names, the records they list), and their JSON form."""
+linked rows (the assignee's and creator's email, name and whether still active, linked names,
+the records they list), and their JSON form."""
 
 import uuid
 from collections.abc import Sequence
@@ -76,6 +77,8 @@ def linked_parts(spec: EntitySpec) -> tuple[list[Any], list[tuple[Any, Any]]]:
         )
         statement_joins.append((user, user.c.id == profile.c.user_id))
         columns.append(user.c.email.label(f"{name}_email"))
+        columns.append(user.c.name.label(f"{name}_name"))
+        columns.append(profile.c.is_active.label(f"{name}_is_active"))
     for link in spec.links:
         target = link.target.__table__.alias(f"{link.field}_target")
         condition = and_(target.c.org_id == table.c.org_id, target.c.id == table.c[link.column])
@@ -181,7 +184,16 @@ def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:
         body[name] = mapping[label]
     for name in PROFILE_LINKS:
         profile_id = mapping[f"{name}_id"]
-        body[name] = {"id": profile_id, "email": mapping[f"{name}_email"]} if profile_id else None
+        body[name] = (
+            {
+                "id": profile_id,
+                "email": mapping[f"{name}_email"],
+                "name": mapping[f"{name}_name"],
+                "is_active": mapping[f"{name}_is_active"],
+            }
+            if profile_id
+            else None
+        )
     body["tags"] = mapping["tags"] or []
     body["custom_fields"] = mapping["custom_fields"] or {}
     for name in read_only:
