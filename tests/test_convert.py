@@ -413,7 +413,7 @@ async def test_convert_carries_assignee_tags_description_and_shared_custom_field
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assignee = {"id": rep.profile_id, "email": rep.email}
+    assignee = {"id": rep.profile_id, "email": rep.email, "name": None, "is_active": True}
     for kind, custom in (
         ("account", {}),
         ("contact", {"tier": "gold"}),
