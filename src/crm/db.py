@@ -248,8 +248,8 @@ def create_engine(url: str, *, for_lists: bool = False, **kwargs: Any) -> AsyncE
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Statement journals in memory: a row written with a trigger (each record's, which
-            # numbers it: migration 0010) needs one, and one in a file for each row made a
-            # 10,000-row upload three times as slow.
+            # numbers it: migration 0010) needs one, and one in a file for each row made an
+            # upload's INSERT of 10,000 rows three times as slow.
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
             # SQLite's own lower() folds ASCII only; Python's folds every letter as
