@@ -17,7 +17,9 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 # Every record reads these, whatever its entity; every body may write the first three.
 SHARED_WRITABLE = ("assigned_to", "tags", "custom_fields")
-SHARED_KEYS = frozenset({*SHARED_WRITABLE, "id", "created_by", "created_at", "updated_at"})
+SHARED_KEYS = frozenset(
+    {*SHARED_WRITABLE, "id", "created_by", "created_at", "updated_at", "number"}
+)
 # Server-derived fields every entity refuses in a body, with a plausible value for each.
 SERVER_DERIVED: dict[str, Any] = {
     "id": UNKNOWN_ID,
@@ -25,6 +27,7 @@ SERVER_DERIVED: dict[str, Any] = {
     "created_by": UNKNOWN_ID,
     "created_at": "2026-01-01T00:00:00Z",
     "updated_at": "2026-01-01T00:00:00Z",
+    "number": 7,
 }
 
 

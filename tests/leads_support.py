@@ -25,6 +25,7 @@ SEED_BODY: dict[str, Any] = {
 # Every field a lead reads (the detail adds custom_field_definitions).
 LEAD_KEYS = {
     "id",
+    "number",
     "title",
     "first_name",
     "last_name",

@@ -1,14 +1,20 @@
 """Case-insensitive means for every letter, not only ASCII, on both databases."""
 
+import asyncio
+import shutil
+import sqlite3
+import subprocess
 import uuid
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm.db import folded
+from crm.db import async_url, folded
 from crm.leads.models import Lead
 from tests.conftest import World
 
@@ -124,7 +130,8 @@ async def test_the_unique_index_folds_as_the_check_does(
             await session.execute(update(Lead).where(Lead.id == lead_id).values(email=email))
             await session.commit()
 
-    with pytest.raises(IntegrityError, match="uq_leads_org_id_email"):
+    # PostgreSQL names the index, SQLite the columns of it.
+    with pytest.raises(IntegrityError, match=r"uq_leads_org_id_email|leads\.org_id, leads\.email"):
         await set_email("i̇nfo@example.com")
     await set_email("info@example.com")
     got = await api.get(f"/api/leads/{lead_id}/", headers=world.admin.headers)
@@ -183,3 +190,94 @@ async def test_the_folding_is_python_lowercase_for_every_cased_letter(app: FastA
     text = "\n".join(letters)
     async with app.state.db.sessionmaker() as session:
         assert await session.scalar(select(folded(text))) == text.lower()
+
+
+# --- a file another SQLite reads: the stored folded values, not the app's lower() ------
+
+# Each case-insensitive unique rule: where it is written, a first body, a second body that
+# differs from it only in case, and the field a refusal names.
+UNIQUE_RULES = [
+    ("/api/leads/", {"title": "One", "email": "ÉMILE@x.test"}, {"email": "émile@X.TEST"}),
+    ("/api/contacts/", {"first_name": "One", "email": "İNFO@x.test"}, {"email": "i̇nfo@x.test"}),
+    ("/api/accounts/", {"name": "GROẞE Handel"}, {"name": "große HANDEL"}),
+]
+
+
+def second_body(url: str, body: dict[str, str]) -> dict[str, str]:
+    required = {"/api/leads/": {"title": "Two"}, "/api/contacts/": {"first_name": "Two"}}
+    return {**required.get(url, {}), **body}
+
+
+async def reindex_without_the_app(database_url: str) -> None:
+    """What an administrator's own tool does to the file or server: check it (SQLite's
+    integrity check) and rebuild every index, without the app's functions."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = str(url.database)
+        plain = sqlite3.connect(path)
+        try:
+            assert plain.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            plain.execute("REINDEX")
+            plain.commit()
+            assert plain.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        finally:
+            plain.close()
+        if shutil.which("sqlite3"):  # the command-line tool, where it is installed
+            checked = await asyncio.to_thread(
+                subprocess.run,
+                ["sqlite3", path, "PRAGMA integrity_check"],
+                capture_output=True,
+                text=True,
+            )
+            assert checked.stdout.strip() == "ok", checked.stdout + checked.stderr
+        return
+    engine = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for table in ("leads", "contacts", "accounts", "lead_sources"):
+                await conn.execute(text(f"REINDEX TABLE {table}"))
+    finally:
+        await engine.dispose()
+
+
+async def test_unique_rules_hold_after_a_reindex_by_another_tool(
+    api: httpx.AsyncClient, world: World, database_url: str
+) -> None:
+    """Every case-insensitive unique rule, its rows written by a JSON create, an update and
+    an upload, still refuses a value differing only in case after the file (or server) was
+    checked and reindexed by a tool that does not have the app's lower()."""
+    headers = world.admin.headers
+    for url, first, _ in UNIQUE_RULES:
+        created = await api.post(url, json=first, headers=headers)
+        assert created.status_code == 201, created.text
+    source = await api.post("/v2/lead_sources", json={"data": {"name": "ẞÜD"}}, headers=headers)
+    assert source.status_code == 200, source.text
+    changed = await api.post("/api/leads/", json={"title": "Changed"}, headers=headers)
+    patched = await api.patch(
+        f"/api/leads/{changed.json()['id']}/", json={"email": "ÅSA@x.test"}, headers=headers
+    )
+    assert patched.status_code == 200, patched.text
+    uploaded = await api.post(
+        "/api/leads/upload/",
+        files={"file": ("leads.csv", "title,email\nUploaded,ZOË@x.test\n".encode(), "text/csv")},
+        headers=headers,
+    )
+    assert uploaded.status_code == 200 and uploaded.json()["created"], uploaded.text
+
+    await reindex_without_the_app(database_url)
+
+    rules = [*UNIQUE_RULES]
+    rules += [
+        ("/api/leads/", {}, {"email": "åsa@x.test"}),
+        ("/api/leads/", {}, {"email": "zoë@x.test"}),
+    ]
+    for url, _, second in rules:
+        again = await api.post(url, json=second_body(url, second), headers=headers)
+        assert again.status_code == 400, (url, again.text)
+        assert set(again.json()["errors"]) == set(second), again.text
+        # Unique per org only: the other org takes it.
+        theirs = await api.post(url, json=second_body(url, second), headers=world.other.headers)
+        assert theirs.status_code == 201, theirs.text
+    duplicate = await api.post("/v2/lead_sources", json={"data": {"name": "ßüd"}}, headers=headers)
+    assert duplicate.status_code == 422
+    assert duplicate.json()["errors"][0]["error"]["field"] == "name"

@@ -27,7 +27,7 @@ from tests.members_support import invite_and_accept
 ENTITIES = ("accounts", "contacts", "leads", "opportunities", "tasks")
 NATURAL_KEYS = {"accounts": "name", "contacts": "email", "leads": "email"}
 # What the upload sets itself, and a lead's links set by converting it.
-SERVER_SET = {"id", "created_at", "updated_at", "created_by", "converted_at"}
+SERVER_SET = {"id", "number", "created_at", "updated_at", "created_by", "converted_at"}
 ID_LINKS = {"account", "contact", "lead", "opportunity"}
 CONVERTED = {"converted_account", "converted_contact", "converted_opportunity"}
 

@@ -7,16 +7,22 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crm.db import async_url
+from crm.accounts.models import Account
+from crm.db import async_url, create_engine
+from crm.lead_sources.models import LeadSource
+from crm.leads.models import Lead
 from crm.migrations import alembic_config
+from crm.orgs.models import Org, Profile, User
 from tests.conftest import TEST_DATABASE_URL, _admin
 from tests.servers import CRM
 
@@ -82,3 +88,65 @@ def test_concurrent_crm_migrate_on_a_fresh_database(empty_database: str) -> None
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr.decode()
     assert current_revisions(empty_database) == [head_revision()]
+
+
+def test_numbers_and_folded_copies_are_given_to_existing_rows(empty_database: str) -> None:
+    """Migration 0010 on a database with rows: each record gets a number past every number
+    given before (users', lead sources'), each unique column its folded copy; new rows go on
+    from there, the unique rules hold, and the migration goes down and up again."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0008")
+    org_id, profile_id, user_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def write_before() -> None:
+        engine = create_engine(empty_database)
+        async with engine.begin() as conn:
+            await conn.execute(insert(Org.__table__).values(id=org_id, name="Old"))
+            await conn.execute(
+                insert(User.__table__).values(
+                    id=user_id, number=40, email="old@x.test", password_hash="-"
+                )
+            )
+            await conn.execute(
+                insert(Profile.__table__).values(
+                    org_id=org_id, id=profile_id, user_id=user_id, role="admin", is_active=True
+                )
+            )
+            await conn.execute(
+                insert(LeadSource.__table__).values(
+                    org_id=org_id, id=41, name="ẞÜD", created_by_id=profile_id
+                )
+            )
+            for email in ("ÉMILE@x.test", "other@x.test"):
+                await conn.execute(
+                    insert(Lead.__table__).values(org_id=org_id, title="Old", email=email)
+                )
+            await conn.execute(insert(Account.__table__).values(org_id=org_id, name="GROẞE"))
+        await engine.dispose()
+
+    async def read_after() -> dict[str, list[Any]]:
+        engine = create_engine(empty_database)
+        async with engine.begin() as conn:
+            leads = (await conn.execute(text("SELECT number, email_folded FROM leads"))).all()
+            account = (await conn.execute(text("SELECT number, name_folded FROM accounts"))).one()
+            source = await conn.scalar(text("SELECT name_folded FROM lead_sources"))
+            await conn.execute(insert(Lead.__table__).values(org_id=org_id, title="New"))
+            new = await conn.scalar(text("SELECT max(number) FROM leads"))
+        async with engine.begin() as conn:
+            with pytest.raises(IntegrityError):
+                await conn.execute(
+                    insert(Lead.__table__).values(org_id=org_id, title="New", email="émile@X.test")
+                )
+        await engine.dispose()
+        return {"leads": sorted(leads), "account": [*account], "source": [source], "new": [new]}
+
+    asyncio.run(write_before())
+    command.upgrade(config, "head")
+    after = asyncio.run(read_after())
+    numbers = [number for number, _ in after["leads"]] + [after["account"][0]]
+    assert len(set(numbers)) == 3 and min(numbers) > 41
+    assert sorted(folded for _, folded in after["leads"]) == ["other@x.test", "émile@x.test"]
+    assert after["account"][1] == "große" and after["source"] == ["ßüd"]
+    assert after["new"] == [max(numbers) + 1]
+    command.downgrade(config, "0008")
+    command.upgrade(config, "head")

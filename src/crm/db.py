@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends
-from sqlalchemy import MetaData, String, collate, event, func, select, text
+from sqlalchemy import FetchedValue, MetaData, String, Table, Text, collate, event, func, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.sql.functions import FunctionElement
 from starlette.requests import Request
 
@@ -84,22 +85,64 @@ class folded(FunctionElement[str]):
     of every case-insensitive comparison, unique index and search: Unicode's full lowercase
     mapping (Python's str.lower: `İ` is `i̇`, `ẞ` is `ß`, a final `Σ` is `ς`), the same on
     both databases and independent of PostgreSQL's locale: PostgreSQL lowers with ICU's
-    root locale, SQLite with Python's str.lower (see create_engine)."""
+    root locale, SQLite with Python's str.lower (see create_engine). A column that has a
+    stored folded copy (folded_copy) reads as that copy, which its index serves."""
 
     type = String()
     name = "folded"
     inherit_cache = True
 
 
+FOLDED_SUFFIX = "_folded"
+
+
+def folded_copy() -> Any:
+    """The column `<name>_folded` of a table whose column `<name>` is unique whatever its
+    case: `<name>` folded, stored and indexed, so that its unique index holds in the data
+    itself rather than in a function only the app has (SQLite's stock tools would check and
+    rebuild an index on lower(<name>) with their own ASCII lower()). The database writes it,
+    whatever writes the row (migration 0010): a generated column on PostgreSQL, triggers on
+    SQLite, which fold with the app's lower() (see create_engine)."""
+    return mapped_column(
+        Text().with_variant(Text(collation=ICU_ROOT), "postgresql"),
+        server_default=FetchedValue(),
+        server_onupdate=FetchedValue(),
+    )
+
+
+def stored_fold(expression: Any) -> Any:
+    """The folded copy of `expression` when it is a column that has one, else None."""
+    if not isinstance(expression, ColumnClause) or expression.table is None:
+        return None
+    return expression.table.c.get(expression.name + FOLDED_SUFFIX)
+
+
 @compiles(folded)
 def _folded(element: folded, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(func.lower(*element.clauses), **kw))
+    (expression,) = element.clauses
+    stored = stored_fold(expression)
+    if stored is not None:
+        return str(compiler.process(stored, **kw))
+    return str(compiler.process(func.lower(expression), **kw))
 
 
 @compiles(folded, "postgresql")
 def _folded_postgresql(element: folded, compiler: Any, **kw: Any) -> str:
     (expression,) = element.clauses
+    stored = stored_fold(expression)
+    if stored is not None:
+        return str(compiler.process(stored, **kw))
     return str(compiler.process(func.lower(collate(expression, ICU_ROOT)), **kw))
+
+
+def refused_by(error: IntegrityError, table: Table, name: str) -> bool:
+    """Whether the unique index `name` of `table` refused the write: PostgreSQL names the
+    index, SQLite an index on an expression too, and an index on columns by its columns
+    (`table.column, …`)."""
+    message = str(error.orig)
+    (index,) = (index for index in table.indexes if index.name == name)
+    columns = ", ".join(f"{table.name}.{column.name}" for column in index.columns)
+    return name in message or (bool(index.columns) and columns in message)
 
 
 class by_code_point(FunctionElement[str]):
@@ -204,6 +247,10 @@ def create_engine(url: str, *, for_lists: bool = False, **kwargs: Any) -> AsyncE
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=15000")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Statement journals in memory: a row written with a trigger (each record's, which
+            # numbers it: migration 0010) needs one, and one in a file for each row made an
+            # upload's INSERT of 10,000 rows three times as slow.
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
             # SQLite's own lower() folds ASCII only; Python's folds every letter as
             # PostgreSQL's ICU lower does (see folded), so both databases agree.
@@ -309,21 +356,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-async def next_numbers(
-    session: AsyncSession, column: InstrumentedAttribute[int], sequence: str, count: int = 1
-) -> list[int]:
-    """Integer ids for columns that are not a lone primary key (so SQLite cannot
-    autoincrement them): a sequence on PostgreSQL, max + 1 on SQLite, whose single writer
-    and the column's unique index keep two transactions from taking the same number."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+# The one server-wide allocator of numbers: every record's `number` (taken at insert, by
+# the database: migration 0010), lead sources' ids and users' numbers. On PostgreSQL a
+# sequence; on SQLite the one row of a table, its last number, taken under SQLite's single
+# write lock (a transaction that writes holds it from its start: _sqlite_begin).
+NUMBERS = "numbers"
+
+
+async def next_numbers(session: AsyncSession, count: int = 1) -> list[int]:
+    """`count` numbers from the server-wide allocator, never given before."""
+    if session.get_bind().dialect.name == "postgresql":
         rows = await session.execute(
-            text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count}
+            text(f"SELECT nextval('{NUMBERS}') FROM generate_series(1, :n)"), {"n": count}
         )
         return [row[0] for row in rows]
-    current = await session.scalar(select(func.coalesce(func.max(column), 0)))
-    start = int(current or 0) + 1
-    return list(range(start, start + count))
+    last = await session.scalar(
+        text(f"UPDATE {NUMBERS} SET last = last + :n RETURNING last"), {"n": count}
+    )
+    return list(range(int(last) - count + 1, int(last) + 1))
 
 
 # "function" scope: the commit happens before the response is sent, so a client never sees

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.db import Base, folded, utcnow
+from crm.db import Base, folded_copy, utcnow
 from crm.orgs.models import profile_fk
 
 DEFAULT_SOURCES = (
@@ -19,7 +19,6 @@ DEFAULT_SOURCES = (
     "campaign",
     "other",
 )
-ID_SEQUENCE = "lead_sources_id_seq"
 
 
 class LeadSource(Base):
@@ -28,6 +27,7 @@ class LeadSource(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(255))
+    name_folded: Mapped[str | None] = folded_copy()
     resource_type: Mapped[str] = mapped_column(String(20), default="lead")
     created_by_id: Mapped[uuid.UUID] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -37,6 +37,6 @@ class LeadSource(Base):
 
     __table_args__ = (
         profile_fk("created_by_id"),
-        Index("uq_lead_sources_org_id_name", "org_id", folded(name), unique=True),
+        Index("uq_lead_sources_org_id_name", "org_id", "name_folded", unique=True),
         Index("uq_lead_sources_id", "id", unique=True),
     )

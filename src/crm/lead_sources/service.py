@@ -13,8 +13,8 @@ from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.db import Base, by_code_point, folded, next_numbers, utcnow
-from crm.lead_sources.models import DEFAULT_SOURCES, ID_SEQUENCE, LeadSource
+from crm.db import Base, by_code_point, folded, next_numbers, refused_by, utcnow
+from crm.lead_sources.models import DEFAULT_SOURCES, LeadSource
 from crm.orgs.models import Profile, User
 from crm.validation import NUL_REASON, contains_nul
 
@@ -260,9 +260,8 @@ async def _name_taken(
 
 
 def _is_name_conflict(error: IntegrityError) -> bool:
-    """Whether the unique index on (org_id, folded(name)) refused the write: PostgreSQL names
-    the index, SQLite too (`index 'uq_…'`)."""
-    return NAME_INDEX in str(error.orig)
+    """Whether the unique index on (org_id, folded(name)) refused the write."""
+    return refused_by(error, LeadSource.__table__, NAME_INDEX)  # type: ignore[arg-type]
 
 
 async def _flush(session: AsyncSession, name: str) -> None:
@@ -287,7 +286,7 @@ async def create_source(
     kind = clean_resource_type(resource_type)
     if await _name_taken(session, org_id, clean):
         raise DuplicateName(clean)
-    (source_id,) = await next_numbers(session, LeadSource.id, ID_SEQUENCE)
+    (source_id,) = await next_numbers(session)
     now = utcnow()
     row = LeadSource(
         org_id=org_id,
@@ -370,7 +369,7 @@ async def create_defaults(
     session: AsyncSession, org_id: uuid.UUID, creator_profile_id: uuid.UUID
 ) -> None:
     """Every new org starts with the default sources."""
-    ids = await next_numbers(session, LeadSource.id, ID_SEQUENCE, len(DEFAULT_SOURCES))
+    ids = await next_numbers(session, len(DEFAULT_SOURCES))
     now = utcnow()
     await session.execute(
         insert(LeadSource),

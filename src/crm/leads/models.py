@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.db import Base
+from crm.db import Base, folded_copy
 from crm.records.models import Reachable, RecordMixin, link_fk, record_table_args, unique_live
 
 STATUSES = ("new", "assigned", "in_process", "qualified", "recycled", "closed", "converted")
@@ -16,6 +16,7 @@ class Lead(Reachable, RecordMixin, Base):
     __tablename__ = "leads"
 
     title: Mapped[str] = mapped_column(String(255))
+    email_folded: Mapped[str | None] = folded_copy()
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     company_name: Mapped[str | None] = mapped_column(String(255))

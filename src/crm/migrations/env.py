@@ -7,7 +7,7 @@ from alembic import context
 from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
-from crm.db import create_engine
+from crm.db import NUMBERS, create_engine
 from crm.models import Base
 from crm.records.models import POSTGRESQL_ONLY_PREFIX
 
@@ -19,7 +19,10 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """PostgreSQL-only indexes (GIN, trigram) and columns (the stored search text) are made
-    by hand in migrations; the schema comparison leaves them out."""
+    by hand in migrations, and so is SQLite's counter of numbers (PostgreSQL's is a
+    sequence); the schema comparison leaves them out."""
+    if type_ == "table" and name == NUMBERS:
+        return False
     return not (type_ in ("index", "column") and name and name.startswith(POSTGRESQL_ONLY_PREFIX))
 
 

@@ -14,8 +14,6 @@ from crm.errors import ApiError, not_found
 from crm.lead_sources.service import create_defaults
 from crm.orgs.models import Membership, Org, Profile, Role, User
 
-USER_NUMBER_SEQUENCE = "users_number_seq"
-
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
@@ -39,7 +37,7 @@ async def authenticate(database: Database, email: str, password: str) -> User | 
 async def create_user(
     session: AsyncSession, email: str, password_hash: str, name: str | None = None
 ) -> User:
-    (number,) = await next_numbers(session, User.number, USER_NUMBER_SEQUENCE)
+    (number,) = await next_numbers(session)
     user = User(
         id=uuid.uuid4(),
         number=number,

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    FetchedValue,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -24,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.schema import SchemaItem
 
-from crm.db import Base, folded, new_uuid, utcnow
+from crm.db import FOLDED_SUFFIX, Base, new_uuid, utcnow
 from crm.orgs.models import profile_fk
 
 # JSONB on PostgreSQL (indexable with GIN), JSON text on SQLite.
@@ -66,12 +67,13 @@ def unique_index_name(table: str, name: str) -> str:
 
 
 def unique_live(model: Any, name: str) -> Index:
-    """The column `name` unique in the org among live records, whatever its case (declared
-    after the model, whose columns it names)."""
+    """The column `name` unique in the org among live records, whatever its case: an index
+    on its stored folded copy (crm.db.folded_copy), declared after the model, whose
+    columns it names."""
     return Index(
         unique_index_name(model.__tablename__, name),
         model.org_id,
-        folded(getattr(model, name)),
+        getattr(model, name + FOLDED_SUFFIX),
         unique=True,
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
@@ -105,6 +107,9 @@ class RecordMixin:
 
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orgs.id"), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    # Unique server-wide, never reused: taken from crm.db.next_numbers's allocator by the
+    # database at insert, whatever writes the row (migration 0010).
+    number: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
     created_by_id: Mapped[uuid.UUID | None] = mapped_column()
     assigned_to_id: Mapped[uuid.UUID | None] = mapped_column()
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
@@ -132,6 +137,7 @@ def record_table_args(table: str, *extra: SchemaItem) -> tuple[SchemaItem, ...]:
     return (
         profile_fk("created_by_id"),
         profile_fk("assigned_to_id"),
+        Index(f"uq_{table}_number", "number", unique=True),
         Index(f"ix_{table}_org_id_assigned_to_id", "org_id", "assigned_to_id"),
         Index(f"ix_{table}_org_id_created_by_id", "org_id", "created_by_id"),
         Index(

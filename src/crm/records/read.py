@@ -171,7 +171,7 @@ def body_layout(spec: EntitySpec) -> BodyLayout:
     link's field with the label of its value, and the read-only fields that are no link."""
     linked = tuple((link.field, f"{link.field}_value") for link in spec.links)
     read_only = tuple(name for name in spec.read_only if spec.link(name) is None)
-    return ("id", *spec.entity_fields), linked, read_only
+    return ("id", "number", *spec.entity_fields), linked, read_only
 
 
 def record_body(spec: EntitySpec, record: Row[Any]) -> dict[str, Any]:

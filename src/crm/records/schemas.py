@@ -45,10 +45,16 @@ def model_name(spec: EntitySpec) -> str:
     return "".join(part.capitalize() for part in spec.singular.split("_"))
 
 
+NUMBER = (
+    "Read-only: a positive integer unique server-wide and never reused, the record's id in "
+    "the /v2/ dialect."
+)
+
+
 @cache
 def schemas_of(spec: EntitySpec) -> EntitySchemas:
     written = spec.schema.model_fields
-    fields: dict[str, Any] = {"id": uuid.UUID}
+    fields: dict[str, Any] = {"id": uuid.UUID, "number": int}
     for name, info in written.items():
         fields[name] = read_type(info.rebuild_annotation())
     for link in spec.links:
@@ -70,6 +76,7 @@ def schemas_of(spec: EntitySpec) -> EntitySchemas:
     name = model_name(spec)
     # Every key is always present: required, whatever the body's defaults.
     described = {field: info.description for field, info in written.items()}
+    described["number"] = NUMBER
     definitions: dict[str, Any] = {
         field: (kind, Field(description=described.get(field))) for field, kind in fields.items()
     }

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
 from crm.customfields.service import definition_body, definitions, validate_values
-from crm.db import folded, new_uuid, utcnow
+from crm.db import folded, new_uuid, refused_by, utcnow
 from crm.errors import ApiError, validation_errors
 from crm.orgs.models import Profile
 from crm.records.models import unique_index_name
@@ -300,8 +300,11 @@ def unique_fields(spec: EntitySpec) -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        message = str(exc.orig).lower()
-        refused = (name for name in spec.unique if unique_index_name(spec.name, name) in message)
+        refused = (
+            name
+            for name in spec.unique
+            if refused_by(exc, spec.table, unique_index_name(spec.name, name))
+        )
         field = next(refused, None)
         if field is None:
             raise

@@ -14,7 +14,7 @@ from crm.records.fields import Description, Email, Phone, Tag
 from crm.records.models import RecordMixin, ordering_indexes
 
 # Fields every record reads but no body may carry.
-SERVER_DERIVED = ("id", "org", "created_by", "created_at", "updated_at")
+SERVER_DERIVED = ("id", "number", "org", "created_by", "created_at", "updated_at")
 
 
 class RecordIn(BaseModel):
