@@ -95,7 +95,7 @@ def test_numbers_and_folded_copies_are_given_to_existing_rows(empty_database: st
     given before (users', lead sources'), each unique column its folded copy; new rows go on
     from there, the unique rules hold, and the migration goes down and up again."""
     config = alembic_config(empty_database)
-    command.upgrade(config, "0008")
+    command.upgrade(config, "0009")
     org_id, profile_id, user_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def write_before() -> None:
@@ -148,5 +148,5 @@ def test_numbers_and_folded_copies_are_given_to_existing_rows(empty_database: st
     assert sorted(folded for _, folded in after["leads"]) == ["other@x.test", "émile@x.test"]
     assert after["account"][1] == "große" and after["source"] == ["ßüd"]
     assert after["new"] == [max(numbers) + 1]
-    command.downgrade(config, "0008")
+    command.downgrade(config, "0009")
     command.upgrade(config, "head")
