@@ -3,15 +3,13 @@ POST /api/<entity>/upload/ and `crm import` read."""
 
 import asyncio
 import sys
-import uuid
 from typing import IO, Any
 
 from sqlalchemy import text
 
 from crm.app import ENTITIES
 from crm.db import Database
-from crm.importcli import ENTITY_NAMES, CommandError
-from crm.orgs.models import Org
+from crm.importcli import ENTITY_NAMES, CommandError, find_org
 from crm.records.exporter import export_csv
 
 
@@ -19,18 +17,13 @@ async def run_export(database_url: str, entity: str, org_id: str, out: IO[str]) 
     spec = next((spec for spec in ENTITIES if spec.name == entity), None)
     if spec is None:
         raise CommandError(f"no entity {entity}: one of {', '.join(ENTITY_NAMES)}")
-    try:
-        org_uuid = uuid.UUID(org_id)
-    except ValueError:
-        raise CommandError(f"--org: not an org id: {org_id}") from None
     database = Database(database_url)
     try:
         async with database.sessionmaker() as session:
             if database.dialect == "postgresql":
                 # One snapshot for every batch: links name the records as they were.
                 await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            if await session.get(Org, org_uuid) is None:
-                raise CommandError(f"--org: no org {org_id}")
+            org_uuid = await find_org(session, org_id)
             return await export_csv(session, spec, org_uuid, out)
     finally:
         await database.dispose()
