@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 
@@ -17,7 +17,7 @@ from crm.config import Settings, get_settings
 from crm.contacts.spec import CONTACTS
 from crm.customfields.endpoints import router as custom_fields_router
 from crm.db import Database
-from crm.errors import ApiError, install_handlers
+from crm.errors import ApiError, install_handlers, request_id_of
 from crm.lead_sources.v2 import router as lead_sources_v2_router
 from crm.leads.convert import router as convert_router
 from crm.leads.spec import LEADS
@@ -92,13 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="200 only when the database (and Redis, when rate limits are kept there)"
         " answers; 503 otherwise, each service away named: `database`, `redis`.",
     )
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         database_up, redis_up = await asyncio.gather(database.ping(), limiter.ping())
+        # Each reason names the request id, as every other 503 does.
+        quoted = f"(request id {request_id_of(request.scope)})"
         away = {}
         if not database_up:
-            away["database"] = "The database does not answer."
+            away["database"] = f"The database does not answer {quoted}."
         if not redis_up:
-            away["redis"] = "Redis, which keeps the rate limits, does not answer."
+            away["redis"] = f"Redis, which keeps the rate limits, does not answer {quoted}."
         if away:
             raise ApiError(503, away)
         return JSONResponse({"status": "ok"})
