@@ -7,7 +7,6 @@ import fcntl
 import functools
 import logging
 import os
-import socket as sockets_module
 import sys
 import tempfile
 import termios
@@ -177,7 +176,7 @@ def accept_waiting(listeners: Any) -> list[socket]:
     """Every connection the kernel has queued on these listening sockets, accepted."""
     accepted = []
     for listener in listeners:
-        with sockets_module.socket(fileno=os.dup(listener.fileno())) as sock:
+        with socket(fileno=os.dup(listener.fileno())) as sock:
             sock.setblocking(False)
             while True:
                 try:
