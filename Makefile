@@ -33,8 +33,11 @@ lock: dev
 	$(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
 	  --extra dev pyproject.toml -o requirements-dev.lock
 
+# make run HOST=0.0.0.0 PORT=8001 for another address or port.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install
-	$(BIN)/crm serve --host 127.0.0.1 --port 8000
+	$(BIN)/crm serve --host $(HOST) --port $(PORT)
 
 test: dev
 	$(BIN)/pytest -n auto

@@ -5,19 +5,19 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import version
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 
-from crm import logs
+from crm import VERSION, logs
 from crm.accounts.spec import ACCOUNTS
 from crm.auth.endpoints import router as auth_router
 from crm.config import Settings, get_settings
 from crm.contacts.spec import CONTACTS
 from crm.customfields.endpoints import router as custom_fields_router
 from crm.db import Database
-from crm.errors import ApiError, install_handlers
+from crm.errors import ApiError, install_handlers, request_id_of
 from crm.lead_sources.v2 import router as lead_sources_v2_router
 from crm.leads.convert import router as convert_router
 from crm.leads.spec import LEADS
@@ -25,7 +25,7 @@ from crm.metrics import CONTENT_TYPE, Metrics
 from crm.middleware import Pipeline
 from crm.opportunities.spec import OPPORTUNITIES
 from crm.orgs.endpoints import router as users_router
-from crm.ratelimit import RateLimiter
+from crm.ratelimit import DOCS_ASSETS, RateLimiter
 from crm.records.router import build_router
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
@@ -33,7 +33,6 @@ from crm.schemas import Status, install
 from crm.tasks.spec import TASKS
 
 logger = logging.getLogger("crm")
-VERSION = version("crm")
 
 # Each entity's spec (importing it registers it), in the order of the API reference.
 ENTITIES: tuple[EntitySpec, ...] = (LEADS, CONTACTS, ACCOUNTS, OPPORTUNITIES, TASKS)
@@ -62,7 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await database.dispose()
 
-    app = FastAPI(
+    # /docs with Swagger UI's script, style and icon served from the package under
+    # DOCS_ASSETS, not from a CDN: the page works offline and names no other host.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="CRM API",
         version=VERSION,
         description="Leads, contacts, accounts, opportunities and tasks for sales teams.",
@@ -90,13 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="200 only when the database (and Redis, when rate limits are kept there)"
         " answers; 503 otherwise, each service away named: `database`, `redis`.",
     )
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         database_up, redis_up = await asyncio.gather(database.ping(), limiter.ping())
+        # Each reason names the request id, as every other 503 does.
+        quoted = f"(request id {request_id_of(request.scope)})"
         away = {}
         if not database_up:
-            away["database"] = "The database does not answer."
+            away["database"] = f"The database does not answer {quoted}."
         if not redis_up:
-            away["redis"] = "Redis, which keeps the rate limits, does not answer."
+            away["redis"] = f"Redis, which keeps the rate limits, does not answer {quoted}."
         if away:
             raise ApiError(503, away)
         return JSONResponse({"status": "ok"})

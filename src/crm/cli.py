@@ -1,5 +1,5 @@
-"""The `crm` command: migrate, check, serve, import, export, create-org, create-user and
-reset-password."""
+"""The `crm` command: migrate, check, serve, import, export, create-org, create-user,
+reset-password, orgs and members."""
 
 import argparse
 import logging
@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from crm import VERSION
 from crm.config import Settings, get_settings
 from crm.db import DatabaseUrlError
 from crm.migrations import database_revision, head_revision, upgrade
@@ -53,15 +54,24 @@ def shown(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
-def migrate(database_url: str) -> None:
+def migrate(database_url: str) -> str | None:
+    """Apply pending migrations; the revision the database was at before (None: empty)."""
     with database_errors(database_url):
-        upgrade(database_url)
+        return upgrade(database_url)
+
+
+def migrate_command(database_url: str) -> None:
+    before, head = migrate(database_url), head_revision()
+    where = f"the database at {shown(database_url)}"
+    if before == head:
+        print(f"crm: {where} is at {head}: nothing to apply")
+    else:
+        print(f"crm: migrated {where} from {before or 'empty'} to {head}")
 
 
 def require_head(database_url: str) -> str:
     """The database answers and its migrations are current (else one line and exit 1);
     changes nothing."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl" lines
     with database_errors(database_url):
         current = database_revision(database_url)
     head = head_revision()
@@ -81,6 +91,7 @@ def check(database_url: str) -> None:
 
 def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="The CRM API server.")
+    parser.add_argument("--version", action="version", version=f"crm {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply migrations to CRM_DATABASE_URL")
     commands.add_parser(
@@ -88,10 +99,14 @@ def command_line() -> argparse.ArgumentParser:
         help="check that the settings are valid, the database answers and its migrations"
         " are current; changes nothing (exit 1 otherwise)",
     )
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = commands.add_parser(
+        "serve",
+        help="apply pending migrations, then serve the API",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
     imports = commands.add_parser(
         "import", help="import a CSV file into an org's records, as POST /api/<entity>/upload/"
     )
@@ -133,6 +148,11 @@ def command_line() -> argparse.ArgumentParser:
     )
     reset.add_argument("--email", required=True, help="the user's")
     reset.add_argument("--password-stdin", action="store_true", help=password_help)
+    commands.add_parser("orgs", help="list the orgs: id, name, members, created")
+    members = commands.add_parser(
+        "members", help="list an org's members: profile id, email, role, active, joined"
+    )
+    members.add_argument("--org", required=True, help="the org's id")
     return parser
 
 
@@ -140,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
     args = command_line().parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic's INFO lines ("Context impl", each upgrade) are not the operator's business;
+    # its warnings and errors are. `crm migrate` says in one line what it applied.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = load_settings()
     if args.command == "check":
         check(settings.database_url)
@@ -150,6 +173,16 @@ def main(argv: list[str] | None = None) -> None:
 
         with database_errors(settings.database_url):
             sys.exit(exportcli.main(settings.database_url, args))
+    if args.command in ("orgs", "members"):  # read only, as export
+        require_head(settings.database_url)
+        from crm import admincli
+
+        show = admincli.list_orgs if args.command == "orgs" else admincli.list_members
+        with database_errors(settings.database_url):
+            sys.exit(show(settings.database_url, args))
+    if args.command == "migrate":
+        migrate_command(settings.database_url)
+        return
     migrate(settings.database_url)
     if args.command in ("create-org", "create-user"):
         from crm import admincli

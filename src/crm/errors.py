@@ -1,6 +1,8 @@
 """Exception types and the two error envelopes: `/api/` ({"errors": {...}}) and the Base
 envelope of the `/v2/` dialect."""
 
+import functools
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -157,7 +159,31 @@ def allowed_methods(request: Request) -> str:
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     ]
+    # A path that a route spells out (`/api/leads/upload/`) also matches the routes with a
+    # parameter in its place (`/api/leads/{record_id}/`), which answer it 404: an id is
+    # never a word. Of the documented paths it matches, those with the fewest parameters
+    # are the path's.
+    paths = request.app.openapi()["paths"]
+    templates = [
+        template for template in paths if path_pattern(template).fullmatch(request.url.path)
+    ]
+    if templates:
+        fewest = min(template.count("{") for template in templates)
+        spelled = {
+            method.upper()
+            for template in templates
+            if template.count("{") == fewest
+            for method in paths[template]
+        }
+        allowed = [method for method in allowed if method in spelled]
     return ", ".join(allowed)
+
+
+@functools.cache
+def path_pattern(template: str) -> re.Pattern[str]:
+    """The paths a documented path template (`/api/leads/{record_id}/`) matches."""
+    parts = re.split(r"\{[^}]*\}", template)
+    return re.compile("[^/]+".join(map(re.escape, parts)))
 
 
 def install_handlers(app: FastAPI) -> None:

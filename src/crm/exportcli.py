@@ -3,13 +3,11 @@ POST /api/<entity>/upload/ and `crm import` read, the file GET /api/<entity>/exp
 
 import asyncio
 import sys
-import uuid
 from typing import IO, Any
 
 from crm.app import ENTITIES
 from crm.db import Database
-from crm.importcli import ENTITY_NAMES, CommandError
-from crm.orgs.models import Org
+from crm.importcli import ENTITY_NAMES, CommandError, find_org
 from crm.records.exporter import export_csv, snapshot
 
 
@@ -17,16 +15,11 @@ async def run_export(database_url: str, entity: str, org_id: str, out: IO[str]) 
     spec = next((spec for spec in ENTITIES if spec.name == entity), None)
     if spec is None:
         raise CommandError(f"no entity {entity}: one of {', '.join(ENTITY_NAMES)}")
-    try:
-        org_uuid = uuid.UUID(org_id)
-    except ValueError:
-        raise CommandError(f"--org: not an org id: {org_id}") from None
     database = Database(database_url)
     count = 0
     try:
         async with snapshot(database) as session:
-            if await session.get(Org, org_uuid) is None:
-                raise CommandError(f"--org: no org {org_id}")
+            org_uuid = await find_org(session, org_id)
             async for chunk, records in export_csv(session, spec, org_uuid):
                 out.write(chunk)
                 out.flush()

@@ -29,13 +29,21 @@ class CommandError(Exception):
     """A problem to report in one line, with exit status 2."""
 
 
-async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
-    """The active member of the org the import runs as: it is the records' creator, and a
-    `user` may update only the records it sees, as over HTTP."""
+async def find_org(session: AsyncSession, org_id: str) -> uuid.UUID:
+    """The id of the org that --org names, or why it names none."""
     try:
         org_uuid = uuid.UUID(org_id)
     except ValueError:
         raise CommandError(f"--org: not an org id: {org_id}") from None
+    if await session.get(Org, org_uuid) is None:
+        raise CommandError(f"--org: no org {org_id}")
+    return org_uuid
+
+
+async def member(session: AsyncSession, org_id: str, email: str) -> Principal:
+    """The active member of the org the import runs as: it is the records' creator, and a
+    `user` may update only the records it sees, as over HTTP."""
+    org_uuid = await find_org(session, org_id)
     row = (
         await session.execute(
             select(Profile, User, Org.name, Org.custom_fields_version)

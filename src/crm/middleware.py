@@ -19,7 +19,7 @@ from crm.config import Settings
 from crm.errors import DETAIL, error_response, is_v2
 from crm.logs import log_request
 from crm.metrics import Metrics
-from crm.ratelimit import EXEMPT_PATHS, RateLimiter
+from crm.ratelimit import RateLimiter, is_exempt
 from crm.validation import BodyError, parse_json_body
 
 logger = logging.getLogger("crm")
@@ -220,7 +220,7 @@ class Pipeline:
         async def reply(status: int, errors: dict[str, str]) -> None:
             await error_response(scope, status, errors)(scope, receive, send)
 
-        if scope["path"] not in EXEMPT_PATHS:
+        if not is_exempt(scope["path"]):
             auth = headers.get(b"authorization")
             client = scope.get("client") or ("", 0)
             decision = await self.limiter.hit_request(

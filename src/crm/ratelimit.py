@@ -24,10 +24,16 @@ REDIS_CONNECT_SECONDS = 5
 REDIS_COMMAND_SECONDS = 5
 ADDRESS_PREFIX = "addr:"
 FAILURE_PREFIX = "authfail:"
-# Never limited: probes, the metrics scrape and the API's own documentation.
+# Never limited: probes, the metrics scrape and the API's own documentation: its page and
+# the Swagger UI assets it loads, served under DOCS_ASSETS.
 EXEMPT_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"}
 )
+DOCS_ASSETS = "/docs/assets"
+
+
+def is_exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(f"{DOCS_ASSETS}/")
 
 
 @dataclass(frozen=True)

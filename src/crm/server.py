@@ -1,19 +1,26 @@
 """The HTTP server: uvicorn with httptools, bounded and answering what it refuses in the
-API's error envelope, and a multiprocess supervisor that stops accepting as soon as it is
-told to stop."""
+API's error envelope; a multiprocess supervisor that stops accepting as soon as it is told to
+stop; and, on SIGTERM, every request already sent to it answered before it exits."""
 
+import asyncio
+import fcntl
+import functools
 import logging
 import os
+import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from contextlib import contextmanager
 from socket import socket
+from typing import Any
 
 import httptools
 import uvicorn
 from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from crm.errors import DETAIL, error_body
@@ -27,6 +34,9 @@ logger = logging.getLogger("crm")
 # low enough that nobody makes the server hold or parse megabytes of request head.
 MAX_TARGET_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
+# On SIGTERM, how long the requests in flight have to be answered before the process exits
+# anyway (gunicorn's graceful timeout).
+GRACEFUL_SECONDS = 30
 
 
 class Refused(Exception):
@@ -44,10 +54,40 @@ class Protocol(HttpToolsProtocol):
     with an X-Request-Id (what the parser lets through, the app's Pipeline checks)."""
 
     headers_bytes = 0
+    # Set by shutdown() on a connection whose request has begun to arrive: it is answered,
+    # then closed.
+    draining = False
+    head_begun = False
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.headers_bytes = 0
+        self.head_begun = True
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.head_begun = False
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        # uvicorn closes at once a connection with no request being answered, even one whose
+        # request is half parsed or unread in the socket: closed with unread data, the
+        # client's connection is reset, unanswered. Those are answered first.
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and (self.head_begun or self.unread_bytes() > 0):
+            self.draining = True
+            return
+        super().shutdown()
+
+    def unread_bytes(self) -> int:
+        """What the client has sent that the kernel holds and the protocol has not read."""
+        sock = self.transport.get_extra_info("socket")
+        try:
+            pending = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (AttributeError, OSError):  # no socket any more
+            return 0
+        return int.from_bytes(pending, sys.byteorder)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -107,6 +147,60 @@ class Protocol(HttpToolsProtocol):
         self.transport.close()
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, but on shutdown it first takes the connections waiting in the
+    listening socket's queue: closed, the socket would reset them, though their clients have
+    sent their requests. They are answered like the others in flight."""
+
+    async def shutdown(self, sockets: list[socket] | None = None) -> None:
+        waiting = [conn for server in self.servers for conn in accept_waiting(server.sockets)]
+        # Then close every copy of the listening socket at once, with nothing awaited in
+        # between, so that no connection can queue behind them unseen.
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        loop = asyncio.get_running_loop()
+        protocol = functools.partial(  # uvicorn's own protocol factory
+            self.config.http_protocol_class,  # type: ignore[call-arg]
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        for conn in waiting:
+            await loop.connect_accepted_socket(protocol, conn)
+        await super().shutdown(sockets)
+
+
+def accept_waiting(listeners: Any) -> list[socket]:
+    """Every connection the kernel has queued on these listening sockets, accepted."""
+    accepted = []
+    for listener in listeners:
+        with socket(fileno=os.dup(listener.fileno())) as sock:
+            sock.setblocking(False)
+            while True:
+                try:
+                    conn, _address = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                conn.setblocking(False)
+                accepted.append(conn)
+    return accepted
+
+
+UVICORN_PROCESS = multiprocess.Process
+
+
+class WorkerProcess(UVICORN_PROCESS):
+    """A worker of the supervisor, running our Server."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(config=self.config)
+        return self._server
+
+
 class Supervisor(Multiprocess):
     """uvicorn's supervisor of several workers, but closing its own copy of the listening
     socket as soon as it stops: while any process holds it the kernel keeps accepting
@@ -118,6 +212,14 @@ class Supervisor(Multiprocess):
         for sock in self.sockets:
             sock.close()
         super().terminate_all()
+
+    def run(self) -> None:
+        # uvicorn makes each worker by its module's name `Process`: ours, while this runs.
+        multiprocess.Process = WorkerProcess  # type: ignore[misc]
+        try:
+            super().run()
+        finally:
+            multiprocess.Process = UVICORN_PROCESS  # type: ignore[misc]
 
     # A worker that is gone (died, replaced, or retired by SIGHUP or SIGTTOU) no longer
     # counts in the pool gauges, which sum the live workers' figures; its request counts stay.
@@ -170,6 +272,7 @@ def serve(host: str, port: int, workers: int, *, metrics: bool = False) -> None:
         # uvicorn kills a worker that has not answered its supervisor in 5 s, which a
         # worker still importing on a busy machine may not; 30 s, as gunicorn's timeout.
         timeout_worker_healthcheck=30,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     try:
         if workers > 1:
@@ -177,7 +280,7 @@ def serve(host: str, port: int, workers: int, *, metrics: bool = False) -> None:
             with metrics_directory(metrics):
                 Supervisor(config, sockets=sockets).run()
             return
-        server = uvicorn.Server(config)
+        server = Server(config)
         server.run()
     except KeyboardInterrupt:  # as uvicorn.run: Ctrl-C is a way to stop
         return

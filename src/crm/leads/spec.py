@@ -60,8 +60,8 @@ LEADS = register(
             "email": "jane@acme.com",
             "phone": "+1 555 1234",
             "status": "new",
-            "source": "website_form",
-            "custom_fields": {"industry": "saas", "bant_score": 72},
+            "source": "website_form",  # one of a new org's sources
+            "tags": ["renewal"],
         },
     )
 )

@@ -12,6 +12,8 @@ from filelock import FileLock
 from crm.db import DatabaseUrlError, check_database_url, create_engine
 
 HERE = Path(__file__).parent
+# The attribute env.py sets: the revision the database was at when the upgrade began.
+BEFORE = "revision_before"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -21,9 +23,10 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str) -> None:
+def upgrade(database_url: str) -> str | None:
     """Apply pending migrations; safe when several processes start at once: PostgreSQL takes
-    an advisory lock (in env.py), SQLite a lock file beside the database."""
+    an advisory lock (in env.py), SQLite a lock file beside the database. Answers the
+    revision the database was at before (None: never migrated)."""
     url = check_database_url(database_url)
     config = alembic_config(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -35,6 +38,7 @@ def upgrade(database_url: str) -> None:
             command.upgrade(config, "head")
     else:
         command.upgrade(config, "head")
+    return config.attributes.get(BEFORE)
 
 
 def head_revision() -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from crm.db import NUMBERS, create_engine
+from crm.migrations import BEFORE
 from crm.models import Base
 from crm.records.models import POSTGRESQL_ONLY_PREFIX
 
@@ -37,6 +38,8 @@ def run_migrations(connection: Connection) -> None:
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+        # Read under the lock: what this process found, not what another one had applied.
+        context.config.attributes[BEFORE] = context.get_context().get_current_revision()
         context.run_migrations()
 
 

@@ -701,8 +701,8 @@ class Importer:
         return target
 
     async def write(self, targets: list[Target]) -> None:
-        """The batch's records: one multi-row INSERT, one executemany UPDATE per set of
-        changed columns, and their lists."""
+        """The batch's records: one COPY (PostgreSQL) or executemany INSERT (SQLite), one
+        executemany UPDATE per set of changed columns, and their lists."""
         model = self.spec.model
         created = [target.values for target in targets if target.new]
         if created:
