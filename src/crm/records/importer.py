@@ -355,6 +355,15 @@ class Report:
     errors: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
+    def withdraw(self, numbers: set[int]) -> None:
+        """The entries of these rows taken out, for the rows to be answered again."""
+        for entries in (self.created, self.updated, self.errors, self.skipped):
+            entries[:] = [entry for entry in entries if entry["row"] not in numbers]
+
+    def in_row_order(self) -> None:
+        for entries in (self.created, self.updated, self.errors, self.skipped):
+            entries.sort(key=lambda entry: entry["row"])
+
     def body(self) -> dict[str, Any]:
         return {
             "created": self.created,
@@ -394,8 +403,10 @@ class Importer:
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
         self.postgresql = session.get_bind().dialect.name == "postgresql"
-        # New records inserted unless their key is taken meanwhile (see import_rows).
+        # New records inserted unless their key is taken meanwhile, those rows then
+        # validated again (see import_rows and write); the batch validated last.
         self.careful = False
+        self.validated: list[Row] = []
         # The records the batch last validated wrote, by natural key (see existing).
         self.in_flight: dict[str, Target] = {}
         # How each column's cells become JSON values, looked up once a cell: the fields
@@ -637,6 +648,7 @@ class Importer:
         the previous batch's write, meanwhile running, can send its next statement."""
         key = self.spec.natural_key
         known, refs, made = lookups
+        self.validated = batch
         written: dict[uuid.UUID, Target] = {}
         in_flight: dict[str, Target] = {}
         report = self.report
@@ -681,8 +693,14 @@ class Importer:
         changed columns, and their lists."""
         model = self.spec.model
         created = [target.values for target in targets if target.new]
+        again: list[Row] = []
         if created and self.careful:
-            await insert_untaken(self.session, model.__table__, created)  # type: ignore[attr-defined]
+            table = model.__table__  # type: ignore[attr-defined]
+            inserted = await insert_untaken(self.session, table, created)
+            taken = {values["id"] for values in created} - inserted
+            if taken:
+                targets = [target for target in targets if target.id not in taken]
+                again = self.taken_rows(taken)
         elif created:
             await insert_rows(self.session, model.__table__, created)  # type: ignore[attr-defined]
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
@@ -715,6 +733,25 @@ class Importer:
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
+        if again:
+            # The rows of the keys taken meanwhile, now committed: validated again onto
+            # those records (looked up, not taken from this batch), and written.
+            self.in_flight = {}
+            await self.write(await self.validate(again, await self.lookups(again)))
+            self.report.in_row_order()
+
+    def taken_rows(self, taken: set[uuid.UUID]) -> list[Row]:
+        """The rows of the batch being written (the one validated last: in careful mode
+        batches take turns) that wrote the new records `taken`, their answers withdrawn."""
+        keys = {natural for natural, target in self.in_flight.items() if target.id in taken}
+        key = self.spec.natural_key
+        rows = [
+            row
+            for row in self.validated
+            if key is not None and row.cells.get(key, "").lower() in keys
+        ]
+        self.report.withdraw({row.number for row in rows})
+        return rows
 
     async def read_ctids(self, targets: list[Target]) -> None:
         """The current ctid of records an earlier batch of this upload wrote (carried)."""
@@ -769,19 +806,13 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
     await connection.exec_driver_sql(statement, records)
 
 
-class KeysTaken(Exception):
-    """Another transaction wrote natural keys of the batch's new records meanwhile."""
-
-
-async def insert_untaken(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """The rows inserted as insert_rows does, but on PostgreSQL by an INSERT that skips a
-    row whose key a concurrent transaction has written (waiting for that transaction to
-    end): KeysTaken when it skipped any, once every such key is committed, so that the
-    import started again finds them all."""
+async def insert_untaken(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> set[uuid.UUID]:
+    """The ids of the rows inserted, on PostgreSQL, by an INSERT that skips a row whose
+    natural key another transaction has written meanwhile (waiting for it to commit)."""
     statement = pg_insert(table).on_conflict_do_nothing().returning(table.c.id)
-    inserted = (await session.execute(statement, rows)).scalars().all()
-    if len(inserted) < len(rows):
-        raise KeysTaken()
+    return set((await session.execute(statement, rows)).scalars())
 
 
 async def update_rows_sqlite(
@@ -910,9 +941,9 @@ async def import_rows(
     file's natural keys between this import's lookup of it and its write (a concurrent
     upload or create: the unique index makes this import wait for it, then refuses the
     key), or a deadlock with such a transaction, undoes the import, which then starts
-    again and finds those records. COPY stops at the first key taken; the attempts after
-    it insert by an INSERT that skips every key taken in the batch (insert_untaken), so
-    that the next attempt finds them all. A file losing ATTEMPTS times is a 409."""
+    again in careful mode: batches take turns and insert by an INSERT that skips the keys
+    taken meanwhile (insert_untaken), whose rows are then validated again onto the
+    records that hold them (Importer.write). A file losing ATTEMPTS times is a 409."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     for attempt in range(ATTEMPTS if postgresql else 1):
         savepoint = await session.begin_nested() if postgresql else None
@@ -955,8 +986,6 @@ def lost_race(spec: EntitySpec, error: BaseException) -> bool:
     index = unique_index_name(spec.name, spec.natural_key) if spec.natural_key else None
     causes = [error, getattr(error, "orig", None)]
     causes.append(getattr(causes[1], "__cause__", None))
-    if isinstance(error, KeysTaken):
-        return True
     for cause in causes:
         sqlstate = getattr(cause, "sqlstate", None)
         if sqlstate == DEADLOCK:
@@ -990,7 +1019,7 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
     spec, session = importer.spec, importer.session
     model = spec.model
     linked = [link.target for link in spec.links] + [many.target for many in spec.many]
-    overlap = importer.postgresql and model not in linked
+    overlap = importer.postgresql and not importer.careful and model not in linked
     table = model.__tablename__  # type: ignore[attr-defined]
     done, analyzed = 0, 0
 
