@@ -54,6 +54,15 @@ async def test_import_command_reports_and_writes_like_the_upload(
     theirs = await api.get("/api/contacts/", headers=world.other.headers)
     assert theirs.json()["count"] == 0
 
+    # Again: a row without an email that the first import created is skipped, not copied.
+    keyless = tmp_path / "keyless.csv"
+    keyless.write_text("First Name\nCid\n")
+    await run(capsys, database_url, *who, "--entity", "contacts", str(keyless))
+    again = await run(capsys, database_url, *who, "--entity", "contacts", str(keyless))
+    assert again.stdout.startswith("0 created, 0 updated, 0 errors, 1 skipped (created before)\n")
+    listed = await api.get("/api/contacts/", headers=world.admin.headers)
+    assert listed.json()["count"] == 2
+
     # Leads by default: the contacts file lacks their required column; nothing is written.
     refused = await run(capsys, database_url, *who, str(path))
     assert refused.returncode == 1

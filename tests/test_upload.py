@@ -67,7 +67,7 @@ async def upload(
 def report(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    assert set(body) == {"created", "updated", "errors"}
+    assert set(body) == {"created", "updated", "errors", "skipped"}
     return body
 
 
@@ -196,7 +196,12 @@ async def test_keys_match_live_records_of_the_org_only(
     cells = key.upper() if entity.key == entity.required else f"Renamed,{key.upper()}"
     content = csv_text(header + ",tags", cells + ",new")
     body = report(await upload(api, world.admin, entity, content))
-    assert body == {"created": [], "updated": [{"row": 2, "id": mine.json()["id"]}], "errors": []}
+    assert body == {
+        "created": [],
+        "updated": [{"row": 2, "id": mine.json()["id"]}],
+        "errors": [],
+        "skipped": [],
+    }
     got = await api.get(f"{entity.url}{mine.json()['id']}/", headers=world.admin.headers)
     assert got.json()["tags"] == ["new"]
     # The other org's record with the same key is untouched and never matched.
@@ -205,23 +210,135 @@ async def test_keys_match_live_records_of_the_org_only(
     await assert_unseen_by_other_org(api, world.other, entity, mine.json()["id"])
 
 
-@pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))
-async def test_the_same_file_twice_creates_nothing_the_second_time(
+def keyed_line(entity: Entity, key: str, tags: str) -> str:
+    """A row of a `required,key,tags` file (`key,tags` when the key is the required field)."""
+    return f"{key},{tags}" if entity.key == entity.required else f"Row,{key},{tags}"
+
+
+def keyed_header(entity: Entity) -> str:
+    assert entity.key is not None
+    if entity.key == entity.required:
+        return f"{entity.key},tags"
+    return f"{entity.required},{entity.key},tags"
+
+
+async def record_of(
+    api: httpx.AsyncClient, who: Identity, entity: Entity, record_id: str
+) -> httpx.Response:
+    return await api.get(f"{entity.url}{record_id}/", headers=who.headers)
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_a_file_uploaded_again_updates_what_its_keys_match(
     api: httpx.AsyncClient, world: World, entity: Entity
 ) -> None:
-    column = entity.required
-    content = csv_text(column, entity.key_value(), entity.key_value(), "")
+    """The same bytes again are applied again: a record deleted since is created anew, one
+    edited since gets the file's cells back."""
+    lines = [keyed_line(entity, entity.key_value(), tag) for tag in ("a", "b")]
+    content = csv_text(keyed_header(entity), *lines)
     first = report(await upload(api, world.admin, entity, content))
     assert rows(first["created"]) == [2, 3]
+    gone, edited = (entry["id"] for entry in first["created"])
+    deleted = await api.delete(f"{entity.url}{gone}/", headers=world.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+    patched = await api.patch(
+        f"{entity.url}{edited}/", json={"tags": ["edited"]}, headers=world.admin.headers
+    )
+    assert patched.status_code == 200, patched.text
+
     second = report(await upload(api, world.admin, entity, content))
-    assert second == {"created": [], "updated": first["created"], "errors": []}
+    assert rows(second["created"]) == [2] and second["created"][0]["id"] != gone
+    assert second["updated"] == [{"row": 3, "id": edited}]
+    assert second["errors"] == second["skipped"] == []
+    assert (await record_of(api, world.admin, entity, gone)).status_code == 404
+    assert (await record_of(api, world.admin, entity, edited)).json()["tags"] == ["b"]
+    anew = await record_of(api, world.admin, entity, second["created"][0]["id"])
+    assert anew.json()["tags"] == ["a"]
     assert len(await records(api, world.admin, entity)) == 2
+    await assert_unseen_by_other_org(api, world.other, entity, edited)
+
+
+KEYLESS = [entity for entity in ENTITIES if entity.name != "accounts"]  # a row may lack its key
+
+
+@pytest.mark.parametrize("entity", KEYLESS, ids=ids(KEYLESS))
+async def test_rows_without_a_key_are_skipped_when_uploaded_again(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    """What an earlier upload of the file created from a row without a natural key is not
+    created again, even once deleted; the answer says so instead of claiming an update."""
+    column = entity.required
+    content = csv_text(f"{column},tags", "One,a", "Two,b", "")
+    first = report(await upload(api, world.admin, entity, content))
+    assert rows(first["created"]) == [2, 3]
+    kept, gone = (entry["id"] for entry in first["created"])
+    deleted = await api.delete(f"{entity.url}{gone}/", headers=world.admin.headers)
+    assert deleted.status_code == 204, deleted.text
+
+    for _ in range(2):
+        again = report(await upload(api, world.admin, entity, content))
+        assert (again["created"], again["updated"], again["errors"]) == ([], [], [])
+        assert again["skipped"] == [
+            {"row": 2, "id": kept, "reason": importer.MADE_BEFORE},
+            {"row": 3, "id": None, "reason": importer.MADE_BEFORE},
+        ]
+    assert [record["id"] for record in await records(api, world.admin, entity)] == [kept]
     # Another org importing the same file gets its own records.
     theirs = report(await upload(api, world.other, entity, content))
     assert rows(theirs["created"]) == [2, 3]
-    assert {entry["id"] for entry in theirs["created"]}.isdisjoint(
-        entry["id"] for entry in first["created"]
-    )
+    assert {entry["id"] for entry in theirs["created"]}.isdisjoint([kept, gone])
+    await assert_unseen_by_other_org(api, world.other, entity, kept)
+
+
+async def test_a_row_refused_before_is_created_once_then_skipped(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """A row an earlier upload refused is applied again; once created, it is skipped."""
+    entity = ENTITIES[3]  # opportunities: no natural key
+    firm = f"Firm {uuid.uuid4().hex[:8]}"
+    content = csv_text("name,account", f"Deal,{firm}")
+    refused = report(await upload(api, world.admin, entity, content))
+    assert rows(refused["errors"]) == [2] and refused["created"] == []
+    made = await api.post("/api/accounts/", json={"name": firm}, headers=world.admin.headers)
+    assert made.status_code == 201, made.text
+    created = report(await upload(api, world.admin, entity, content))
+    assert rows(created["created"]) == [2] and created["errors"] == []
+    again = report(await upload(api, world.admin, entity, content))
+    assert again["skipped"] == [
+        {"row": 2, "id": created["created"][0]["id"], "reason": importer.MADE_BEFORE}
+    ]
+    assert (again["created"], again["updated"], again["errors"]) == ([], [], [])
+    assert len(await records(api, world.admin, entity)) == 1
+
+
+@pytest.mark.parametrize("entity", KEYLESS[:1] + KEYLESS[2:3], ids=["leads", "opportunities"])
+async def test_a_user_uploading_an_admins_file_again_gets_no_ids_it_may_not_see(
+    api: httpx.AsyncClient, world: World, entity: Entity
+) -> None:
+    lines = ["One", "Two"] if entity.key is None else ["Keyed,", "Keyless,"]
+    if entity.key is not None:
+        lines[0] += entity.key_value()
+    header = entity.required if entity.key is None else f"{entity.required},{entity.key}"
+    content = csv_text(header, *lines)
+    first = report(await upload(api, world.admin, entity, content))
+    assert rows(first["created"]) == [2, 3]
+
+    response = await upload(api, world.user, entity, content)
+    body = report(response)
+    assert (body["created"], body["updated"]) == ([], [])
+    if entity.key is None:
+        assert body["errors"] == []
+        assert body["skipped"] == [
+            {"row": 2, "id": None, "reason": importer.MADE_BEFORE},
+            {"row": 3, "id": None, "reason": importer.MADE_BEFORE},
+        ]
+    else:
+        reason = importer.INVISIBLE.format(key=entity.key)
+        assert body["errors"] == [{"row": 2, "errors": {entity.key: reason}}]
+        assert body["skipped"] == [{"row": 3, "id": None, "reason": importer.MADE_BEFORE}]
+    assert all(entry["id"] not in response.text for entry in first["created"])
+    assert await records(api, world.user, entity) == []
+    assert len(await records(api, world.admin, entity)) == 2
 
 
 @pytest.mark.parametrize("entity", ENTITIES, ids=ids(ENTITIES))

@@ -99,7 +99,7 @@ async def test_the_same_file_twice_at_once_is_imported_once(
         release.set()
         done = report(await first)
         again = report(await second)
-        assert again == {"created": [], "updated": done["created"], "errors": []}
+        assert again == {"created": [], "updated": done["created"], "errors": [], "skipped": []}
     assert rows(done["created"]) == [2, 3, 4]
     assert len(await records(api, world.admin, LEADS)) == 3
     assert await records(api, world.other, LEADS) == []

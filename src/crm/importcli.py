@@ -130,7 +130,9 @@ def counter(bar: Progress, task: Any, file: IO[bytes]) -> Callable[[int], None]:
 def summary(report: dict[str, Any], *, dry_run: bool, errors_shown: int = 20) -> str:
     lines = [
         f"{len(report['created'])} created, {len(report['updated'])} updated, "
-        f"{len(report['errors'])} errors" + (" (dry run: nothing was written)" if dry_run else "")
+        f"{len(report['errors'])} errors"
+        + (f", {len(report['skipped'])} skipped (created before)" if report["skipped"] else "")
+        + (" (dry run: nothing was written)" if dry_run else "")
     ]
     for entry in report["errors"][:errors_shown]:
         reasons = "; ".join(f"{field}: {reason}" for field, reason in entry["errors"].items())

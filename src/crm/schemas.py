@@ -179,12 +179,25 @@ class RefusedRow(Answer):
     errors: dict[str, str] = Field(examples=[{"email": "value is not a valid email address"}])
 
 
+class SkippedRow(Answer):
+    row: int = Field(description="The spreadsheet line: the header is line 1.")
+    id: uuid.UUID | None = Field(
+        description="The record an earlier upload of the file created from the row; null"
+        " when the caller does not see it (or it was deleted since)."
+    )
+    reason: str
+
+
 class UploadReport(Answer):
     """A CSV upload's answer: one entry per data row."""
 
     created: list[UploadedRow]
     updated: list[UploadedRow]
     errors: list[RefusedRow]
+    skipped: list[SkippedRow] = Field(
+        description="Rows without a natural key that an earlier upload of the same file"
+        " created a record from: not created again."
+    )
 
 
 @cache

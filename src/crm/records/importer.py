@@ -35,6 +35,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,7 +55,7 @@ from crm.errors import DETAIL, ApiError
 from crm.ids import CANONICAL_UUID
 from crm.orgs.models import Profile, User
 from crm.records.csvfile import read_records, typed_back
-from crm.records.models import Upload
+from crm.records.models import Upload, unique_index_name
 from crm.records.read import alive
 from crm.records.scope import can_see
 from crm.records.service import check_exclusive, duplicate, validated, write_lists
@@ -64,6 +65,8 @@ from crm.validation import NUL_REASON
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2000
+ATTEMPTS = 5  # imports of a file losing races for its keys before it is a 409 (import_rows)
+UNIQUE_VIOLATION, DEADLOCK = "23505", "40P01"  # PostgreSQL's SQLSTATEs
 YIELD_ROWS = 200  # rows validated between two turns of the event loop
 CF_PREFIX = "cf_"
 LIST_SEPARATOR = ";"
@@ -76,6 +79,7 @@ INVISIBLE = "A record with this {key} exists, but it is neither yours nor assign
 # upload takes but ignores, so that an export uploads back as it is.
 ID_COLUMN = "id"
 READ_ONLY_COLUMNS = ("number", "created_at", "updated_at", "created_by")
+MADE_BEFORE = "An earlier upload of this file created a record from this row: not created again."
 
 
 def normalise(name: str) -> str:
@@ -361,15 +365,33 @@ class Report:
     created: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def withdraw(self, numbers: set[int]) -> None:
+        """The entries of these rows taken out, for the rows to be answered again."""
+        for entries in (self.created, self.updated, self.errors, self.skipped):
+            entries[:] = [entry for entry in entries if entry["row"] not in numbers]
+
+    def in_row_order(self) -> None:
+        for entries in (self.created, self.updated, self.errors, self.skipped):
+            entries.sort(key=lambda entry: entry["row"])
 
     def body(self) -> dict[str, Any]:
-        return {"created": self.created, "updated": self.updated, "errors": self.errors}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "errors": self.errors,
+            "skipped": self.skipped,
+        }
 
 
 # The records a batch names: by lowered natural key (text) and by id (a UUID, which never
 # equals a text), the same Target under both.
 Known = dict[str | uuid.UUID, "Target"]
-Lookups = tuple[Known, dict[str, dict[str, uuid.UUID]]]
+# A batch's lookups: the records its ids and natural keys name, what its other cells name,
+# and the live records earlier uploads of the file created from its rows without a key (by
+# row).
+Lookups = tuple[Known, dict[str, dict[str, uuid.UUID]], dict[int, Any]]
 
 
 def same_value(stored: Any, value: Any) -> bool:
@@ -393,15 +415,22 @@ class Importer:
         spec: EntitySpec,
         principal: Principal,
         fields: Sequence[Definition],
+        made_before: dict[int, uuid.UUID],
     ) -> None:
         self.session = session
         self.spec = spec
         self.principal = principal
         self.fields = fields
+        # The records earlier uploads of this file created, by row.
+        self.made_before = made_before
         self.report = Report()
         self.id_links = {link.field: link for link in spec.links if link.field in spec.writable}
         self.many = {many.field: many for many in spec.many}
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        # New records inserted unless their key is taken meanwhile, those rows then
+        # validated again (see import_rows and write); the batch validated last.
+        self.careful = False
+        self.validated: list[Row] = []
         # The records the batch last validated wrote, by natural key and by id (see existing).
         self.in_flight: Known = {}
         # How each column's cells become JSON values, looked up once a cell: the fields
@@ -506,6 +535,29 @@ class Importer:
         members = [row.cells["assigned_to"] for row in batch if "assigned_to" in row.cells]
         found["assigned_to"] = await resolve_members(self.session, org_id, members)
         return found
+
+    def keyless(self, row: Row) -> bool:
+        key = self.spec.natural_key
+        return key is None or key not in row.cells
+
+    async def made_earlier(self, batch: list[Row]) -> dict[int, Any]:
+        """The live records that earlier uploads of this file created from the batch's rows
+        without a natural key, by row: such a row is not created again."""
+        made = {
+            row.number: self.made_before[row.number]
+            for row in batch
+            if row.number in self.made_before and self.keyless(row)
+        }
+        if not made:
+            return {}
+        model = self.spec.model
+        statement = select(model.id, model.created_by_id, model.assigned_to_id).where(
+            model.org_id == self.principal.org_id,
+            among(self.session, model.id, made.values()),
+            *alive(model),
+        )
+        live = {record.id: record for record in await self.session.execute(statement)}
+        return {number: live[record_id] for number, record_id in made.items() if record_id in live}
 
     # One row.
 
@@ -646,14 +698,16 @@ class Importer:
     async def lookups(self, batch: list[Row]) -> Lookups:
         """What the batch's rows name in the database; the database's part of a batch
         before its rows are validated."""
-        return await self.existing(batch), await self.references(batch)
+        existing, references = await self.existing(batch), await self.references(batch)
+        return existing, references, await self.made_earlier(batch)
 
     async def validate(self, batch: list[Row], lookups: Lookups) -> list[Target]:
         """The batch's rows onto their records, each row's outcome into the report: the
         Python part of a batch, handing the event loop back every YIELD_ROWS rows so that
         the previous batch's write, meanwhile running, can send its next statement."""
         key = self.spec.natural_key
-        known, refs = lookups
+        known, refs, made = lookups
+        self.validated = batch
         written: dict[uuid.UUID, Target] = {}
         in_flight: Known = {}
         report = self.report
@@ -662,6 +716,13 @@ class Importer:
                 await asyncio.sleep(0)
             if row.error is not None:
                 report.errors.append({"row": row.number, "errors": row.error})
+                continue
+            if row.number in self.made_before and self.keyless(row):
+                # Its id shown only to those who see the record (gone: to nobody).
+                record = made.get(row.number)
+                shown = record is not None and can_see(record, self.principal)
+                record_id = str(record.id) if record is not None and shown else None
+                report.skipped.append({"row": row.number, "id": record_id, "reason": MADE_BEFORE})
                 continue
             natural = row.cells[key].lower() if key and key in row.cells else None
             try:
@@ -705,7 +766,15 @@ class Importer:
         executemany UPDATE per set of changed columns, and their lists."""
         model = self.spec.model
         created = [target.values for target in targets if target.new]
-        if created:
+        again: list[Row] = []
+        if created and self.careful:
+            table = model.__table__  # type: ignore[attr-defined]
+            inserted = await insert_untaken(self.session, table, created)
+            taken = {values["id"] for values in created} - inserted
+            if taken:
+                targets = [target for target in targets if target.id not in taken]
+                again = self.taken_rows(taken)
+        elif created:
             await insert_rows(self.session, model.__table__, created)  # type: ignore[attr-defined]
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for target in targets:
@@ -737,6 +806,29 @@ class Importer:
         for many in self.many.values():
             listed = {target.id: target.lists[many] for target in targets if many in target.lists}
             await write_lists(self.session, self.principal.org_id, many, listed)
+        if again:
+            # The rows of the keys taken meanwhile, now committed: validated again onto
+            # those records (looked up, not taken from this batch), and written.
+            self.in_flight = {}
+            await self.write(await self.validate(again, await self.lookups(again)))
+            self.report.in_row_order()
+
+    def taken_rows(self, taken: set[uuid.UUID]) -> list[Row]:
+        """The rows of the batch being written (the one validated last: in careful mode
+        batches take turns) that wrote the new records `taken`, their answers withdrawn."""
+        keys = {
+            natural
+            for natural, target in self.in_flight.items()
+            if isinstance(natural, str) and target.id in taken
+        }
+        key = self.spec.natural_key
+        rows = [
+            row
+            for row in self.validated
+            if key is not None and row.cells.get(key, "").lower() in keys
+        ]
+        self.report.withdraw({row.number for row in rows})
+        return rows
 
     async def read_ctids(self, targets: list[Target]) -> None:
         """The current ctid of records an earlier batch of this upload wrote (carried)."""
@@ -789,6 +881,15 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
     names, values = ", ".join(map(quote, keys)), ", ".join("?" * len(keys))
     statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values})"
     await connection.exec_driver_sql(statement, records)
+
+
+async def insert_untaken(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> set[uuid.UUID]:
+    """The ids of the rows inserted, on PostgreSQL, by an INSERT that skips a row whose
+    natural key another transaction has written meanwhile (waiting for it to commit)."""
+    statement = pg_insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return set((await session.execute(statement, rows)).scalars())
 
 
 async def update_rows_sqlite(
@@ -861,20 +962,18 @@ async def import_file(
         # Held until this transaction ends: the same file uploaded again meanwhile is a 409
         # at once, rather than a wait on the unique index below until this import ends.
         # (SQLite's writers take turns: there the second upload waits for the first and
-        # then finds it done.)
+        # then imports the file again.)
         name = f"upload:{principal.org_id}:{spec.name}:{digest}".encode()
         key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
         if not await session.scalar(select(func.pg_try_advisory_xact_lock(key))):
             raise being_imported()
-    earlier = await session.scalar(
-        select(Upload.report).where(
+    upload = await session.scalar(
+        select(Upload).where(
             Upload.org_id == principal.org_id, Upload.entity == spec.name, Upload.digest == digest
         )
     )
-    if earlier is not None:
-        return repeated(earlier)
-    upload = None
-    if not dry_run:
+    made_before = {} if upload is None else created_rows(upload.report)
+    if upload is None and not dry_run:
         # Recorded first: the unique index refuses a concurrent import of the same file.
         upload = Upload(
             org_id=principal.org_id,
@@ -893,25 +992,95 @@ async def import_file(
         # row of a table without statistics yet (one filling up in this very transaction)
         # with every value in turn, instead of hashing them.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    stream = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
-    try:
-        records = read_records(stream)
-        header = next(records, None)
-        if header is None or not any(cell.strip() for cell in header):
-            raise ApiError(400, {"file": "The file has no header row."})
-        fields = await definitions(session, principal, spec.singular)
-        names = check_header(spec, header, fields)
-        importer = Importer(session, spec, principal, fields)
-        await pipeline(importer, batches(read_rows(records, names)), progress)
-    finally:
-        stream.detach()
+    importer = await import_rows(session, spec, principal, file, made_before, progress)
     report = importer.report.body()
-    if upload is None:
+    if dry_run or upload is None:
         await session.rollback()
     else:
-        upload.report = report
+        # The rows created so far by any upload of the file, for the next one to skip.
+        made = created_entries(upload.report.get("created", [])) | created_entries(
+            report["created"]
+        )
+        upload.report = {**report, "created": sorted(made.values(), key=lambda e: e["row"])}
         await session.flush()
     return report
+
+
+async def import_rows(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    file: IO[bytes],
+    made_before: dict[int, uuid.UUID],
+    progress: Any,
+) -> Importer:
+    """The file's rows imported. On PostgreSQL, another transaction writing one of the
+    file's natural keys between this import's lookup of it and its write (a concurrent
+    upload or create: the unique index makes this import wait for it, then refuses the
+    key), or a deadlock with such a transaction, undoes the import, which then starts
+    again in careful mode: batches take turns and insert by an INSERT that skips the keys
+    taken meanwhile (insert_untaken), whose rows are then validated again onto the
+    records that hold them (Importer.write). A file losing ATTEMPTS times is a 409."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    for attempt in range(ATTEMPTS if postgresql else 1):
+        savepoint = await session.begin_nested() if postgresql else None
+        stream = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+        try:
+            records = read_records(stream)
+            header = next(records, None)
+            if header is None or not any(cell.strip() for cell in header):
+                raise ApiError(400, {"file": "The file has no header row."})
+            fields = await definitions(session, principal, spec.singular)
+            names = check_header(spec, header, fields)
+            importer = Importer(session, spec, principal, fields, made_before)
+            importer.careful = attempt > 0
+            await pipeline(importer, batches(read_rows(records, names)), progress)
+        except Exception as exc:
+            if savepoint is None or not lost_race(spec, exc):
+                raise
+            await savepoint.rollback()
+            logger.info("upload into %s raced another write of its keys; again", spec.name)
+            continue
+        finally:
+            stream.detach()
+            file.seek(0)
+        if savepoint is not None:
+            await savepoint.commit()
+        return importer
+    raise ApiError(
+        409,
+        {
+            "file": "Records with this file's keys were being written meanwhile; upload the"
+            " file again."
+        },
+    )
+
+
+def lost_race(spec: EntitySpec, error: BaseException) -> bool:
+    """Whether `error` (PostgreSQL's, raw from COPY or wrapped by SQLAlchemy) is this
+    transaction losing a race for a natural key: the key's unique index refusing it, or a
+    deadlock with the transaction that wrote it."""
+    index = unique_index_name(spec.name, spec.natural_key) if spec.natural_key else None
+    causes = [error, getattr(error, "orig", None)]
+    causes.append(getattr(causes[1], "__cause__", None))
+    for cause in causes:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if sqlstate == DEADLOCK:
+            return True
+        if sqlstate == UNIQUE_VIOLATION and index is not None:
+            named = getattr(cause, "constraint_name", None)
+            if named == index or (named is None and index in str(cause)):
+                return True
+    return False
+
+
+def created_entries(entries: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {entry["row"]: entry for entry in entries}
+
+
+def created_rows(report: dict[str, Any]) -> dict[int, uuid.UUID]:
+    """What the uploads of a file recorded in `report` created: record ids by row."""
+    return {entry["row"]: uuid.UUID(entry["id"]) for entry in report.get("created", [])}
 
 
 async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any) -> None:
@@ -927,7 +1096,7 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
     spec, session = importer.spec, importer.session
     model = spec.model
     linked = [link.target for link in spec.links] + [many.target for many in spec.many]
-    overlap = importer.postgresql and model not in linked
+    overlap = importer.postgresql and not importer.careful and model not in linked
     table = model.__tablename__  # type: ignore[attr-defined]
     done, analyzed = 0, 0
 
@@ -994,10 +1163,3 @@ def file_digest(file: IO[bytes]) -> str:
         digest.update(chunk)
     file.seek(0)
     return digest.hexdigest()
-
-
-def repeated(earlier: dict[str, Any]) -> dict[str, Any]:
-    """The answer to a file imported before: nothing is written again, and the records it
-    created are now among those it updates."""
-    updated = sorted([*earlier["created"], *earlier["updated"]], key=lambda entry: entry["row"])
-    return {"created": [], "updated": updated, "errors": earlier["errors"]}

@@ -128,7 +128,9 @@ def build_router(spec: EntitySpec) -> APIRouter:
         responses=error_doc(409),
         summary=f"Upload {name} from a CSV file",
         description="Multipart field `file`: a row per record, de-duplicated on the entity's"
-        " natural key; one entry per data row in `created`, `updated` or `errors`."
+        " natural key; one entry per data row in `created`, `updated`, `errors` or"
+        " `skipped` (a row without a natural key that an earlier upload of the same file"
+        " created a record from)."
         " `?dry_run=true` answers the same and writes nothing.",
     )
     async def upload_endpoint(

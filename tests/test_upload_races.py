@@ -1,0 +1,151 @@
+"""CSV uploads racing other writes of the same natural keys against `crm serve --workers 2`:
+two uploads sharing keys, and an upload racing JSON creates and reads. Every request gets an
+answer (never a 5xx), no key ends up twice, and every row of each file is accounted for."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Identity, World
+from tests.openapi_check import hooks
+from tests.servers import crm_server, server_log
+from tests.test_upload import KEYED, Entity, csv_text, ids, report, upload
+
+ROUNDS = 3
+SHARED = 300  # keys each file of a pair shares with the other
+FILE_ROWS = 600
+JSON_CREATES = 20
+DEADLINE_SECONDS = 120  # against a hang; a loaded machine imports slowly
+
+
+def key_of(entity: Entity, run: str, n: int) -> str:
+    return f"k-{run}-{n}@example.com" if entity.key == "email" else f"Firm {run} {n}"
+
+
+def body_of(entity: Entity, key: str) -> dict[str, str]:
+    assert entity.key is not None
+    base = {entity.required: "Made"} if entity.key != entity.required else {}
+    return {**base, entity.key: key}
+
+
+def file_of(entity: Entity, keys: list[str]) -> bytes:
+    if entity.key == entity.required:
+        return csv_text(f"{entity.key},tags", *[f"{key},up" for key in keys])
+    return csv_text(f"{entity.required},{entity.key},tags", *[f"Up,{key},up" for key in keys])
+
+
+async def keys_in_org(
+    client: httpx.AsyncClient, who: Identity, entity: Entity, run: str
+) -> list[str]:
+    """The natural keys of the org's records made in this round, one entry per record."""
+    assert entity.key is not None
+    found: list[str] = []
+    url: str | None = entity.url
+    params: dict[str, str] | None = {"page_size": "100"}
+    while url is not None:
+        response = await client.get(url, params=params, headers=who.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        found += [record[entity.key] for record in page["results"] if run in record[entity.key]]
+        url, params = page["next"], None
+    return found
+
+
+def no_server_error(base_url: str, answers: list[Any]) -> None:
+    """Every request answered, none with a 5xx (else the server's log says why)."""
+    failed = [
+        answer
+        for answer in answers
+        if not isinstance(answer, httpx.Response) or answer.status_code >= 500
+    ]
+    assert not failed, (repr(failed[0]), server_log(base_url))
+
+
+def accounted(body: dict[str, Any], rows: int) -> None:
+    """Every data row answered exactly once, none refused."""
+    answered = [entry["row"] for part in ("created", "updated") for entry in body[part]]
+    assert body["errors"] == [] and body.get("skipped", []) == []
+    assert sorted(answered) == list(range(2, rows + 2))
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_two_uploads_sharing_keys_both_succeed(
+    database_url: str, world: World, entity: Entity
+) -> None:
+    with crm_server(database_url, workers=2, rate_limit="off") as base_url:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=DEADLINE_SECONDS, event_hooks=hooks()
+        ) as client:
+            for _ in range(ROUNDS):
+                run = uuid.uuid4().hex[:8]
+                keys = [key_of(entity, run, n) for n in range(2 * FILE_ROWS - SHARED)]
+                first, second = (
+                    file_of(entity, keys[:FILE_ROWS]),
+                    file_of(entity, keys[-FILE_ROWS:]),
+                )
+                answers = await asyncio.gather(
+                    upload(client, world.admin, entity, first),
+                    upload(client, world.admin, entity, second),
+                    return_exceptions=True,
+                )
+                no_server_error(base_url, answers)
+                bodies = [report(answer) for answer in answers]
+                for body in bodies:
+                    accounted(body, FILE_ROWS)
+                # Each key created once, by one of the two; the shared ones updated by the other.
+                assert sum(len(body["created"]) for body in bodies) == len(keys)
+                assert sum(len(body["updated"]) for body in bodies) == SHARED
+                stored = await keys_in_org(client, world.admin, entity, run)
+                assert sorted(stored) == sorted(keys)
+                assert await keys_in_org(client, world.other, entity, run) == []
+
+
+@pytest.mark.parametrize("entity", KEYED, ids=ids(KEYED))
+async def test_an_upload_racing_json_creates_and_reads_of_its_keys(
+    database_url: str, world: World, entity: Entity
+) -> None:
+    assert entity.key is not None
+    with crm_server(database_url, workers=2, rate_limit="off") as base_url:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=DEADLINE_SECONDS, event_hooks=hooks()
+        ) as client:
+            for _ in range(ROUNDS):
+                run = uuid.uuid4().hex[:8]
+                keys = [key_of(entity, run, n) for n in range(FILE_ROWS)]
+                # Keys spread over the file, so that they fall into its batches.
+                raced = keys[:: FILE_ROWS // JSON_CREATES]
+                creates = [
+                    client.post(entity.url, json=body_of(entity, key), headers=world.admin.headers)
+                    for key in raced
+                ]
+                reads = [
+                    client.get(entity.url, params={"search": run}, headers=world.admin.headers)
+                    for _ in range(JSON_CREATES)
+                ]
+                uploaded, *others = await asyncio.gather(
+                    upload(client, world.admin, entity, file_of(entity, keys)),
+                    *creates,
+                    *reads,
+                    return_exceptions=True,
+                )
+                no_server_error(base_url, [uploaded, *others])
+                body = report(uploaded)
+                accounted(body, FILE_ROWS)
+                made = [answer for answer in others[: len(raced)] if answer.status_code == 201]
+                for answer in others[: len(raced)]:
+                    if answer.status_code != 201:
+                        # Created by the upload first: refused as any duplicate is.
+                        assert answer.status_code == 400, answer.text
+                        assert set(answer.json()["errors"]) == {entity.key}, answer.text
+                for answer in others[len(raced) :]:
+                    assert answer.status_code == 200, answer.text
+                # What the JSON creates made, the upload either updated or found made.
+                made_ids = {answer.json()["id"] for answer in made}
+                assert made_ids <= {entry["id"] for entry in body["updated"]}
+                assert len(body["created"]) == FILE_ROWS - len(made)
+                stored = await keys_in_org(client, world.admin, entity, run)
+                assert sorted(stored) == sorted(keys)
+                assert await keys_in_org(client, world.other, entity, run) == []
