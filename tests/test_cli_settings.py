@@ -124,7 +124,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
         ("serve", {"AUTH_FAILURE_LIMIT": "lots"}, ("CRM_AUTH_FAILURE_LIMIT", "1000/minute")),
         ("serve", {"LOG_FORMAT": "xml"}, ("CRM_LOG_FORMAT", "text")),
         ("serve", {"LOG_LEVEL": "loud"}, ("CRM_LOG_LEVEL", "INFO")),
-        ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "boolean")),
+        ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "Must be true or false.")),
     ],
 )
 def test_bad_setting(

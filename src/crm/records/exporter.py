@@ -88,11 +88,8 @@ def unwritable_choices(spec: EntitySpec) -> dict[str, frozenset[str]]:
 
 
 def writable(spec: EntitySpec, name: str, value: Any) -> bool:
-    try:
-        parse_body(spec, {name: value}, partial=True)
-    except ApiError:
-        return False
-    return True
+    _data, errors = parse_body(spec, {name: value}, partial=True)
+    return not errors
 
 
 def cell(value: Any) -> str:
