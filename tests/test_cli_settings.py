@@ -58,6 +58,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int,
     return results
 
 
+class Terminal(io.StringIO):
+    """Standard input as a terminal, where the password prompt may ask."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def assert_one_clear_line(code: int, stderr: str, *words: str) -> None:
     assert code != 0, stderr
     lines = stderr.strip().splitlines()
@@ -117,7 +124,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyt
         ("serve", {"AUTH_FAILURE_LIMIT": "lots"}, ("CRM_AUTH_FAILURE_LIMIT", "1000/minute")),
         ("serve", {"LOG_FORMAT": "xml"}, ("CRM_LOG_FORMAT", "text")),
         ("serve", {"LOG_LEVEL": "loud"}, ("CRM_LOG_LEVEL", "INFO")),
-        ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "boolean")),
+        ("serve", {"METRICS": "lots"}, ("CRM_METRICS", "Must be true or false.")),
     ],
 )
 def test_bad_setting(
@@ -268,6 +275,7 @@ def test_reset_password_sets_a_new_one_and_stops_every_token_of_the_user(
     # At a prompt, typed twice; refused when the two differ, or for no such user, or too short.
     typed = iter(["typed-at-a-prompt", "typed-at-a-prompt", "one-password", "another-one"])
     environment.setattr("getpass.getpass", lambda prompt="": next(typed))
+    environment.setattr("sys.stdin", Terminal())
     assert crm("reset-password", "--email", admin)[0] == 0
     code, _, err = crm("reset-password", "--email", admin)
     assert_one_clear_line(code, err, "differ")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from crm import VERSION
 from crm.config import Settings, get_settings
 from crm.db import DatabaseUrlError
+from crm.errors import message_for
 from crm.migrations import database_revision, head_revision, upgrade
 
 
@@ -29,7 +30,7 @@ def load_settings() -> Settings:
         return get_settings()
     except ValidationError as error:
         problems = [
-            f"CRM_{'_'.join(map(str, problem['loc'])).upper()} {problem['msg']}"
+            f"CRM_{'_'.join(map(str, problem['loc'])).upper()}: {message_for(problem)}"
             for problem in error.errors()
         ]
         fail("; ".join(problems))

@@ -3,7 +3,7 @@ envelope of the `/v2/` dialect."""
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -121,8 +121,207 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def validation_errors(errors: list[Any]) -> dict[str, str]:
-    """FastAPI/Pydantic validation errors as {"field": "reason"}, one reason a field."""
+# --- What a person reads for each kind of problem the validation library finds ---------
+#
+# Every error type of Pydantic (pydantic_core.core_schema.ErrorType) has its sentence here,
+# naming the rule; the library's own wording never reaches a body. A message is a string, or
+# a function of the error's context (its bounds, its choices).
+
+Context = Mapping[str, Any]
+Message = str | Callable[[Context], str]
+
+OBJECT = "Must be an object."
+DATE = "Must be an ISO 8601 date, YYYY-MM-DD."
+DATE_TIME = "Must be an ISO 8601 date-time, e.g. 2030-01-01T00:00:00Z."
+TIME = "Must be an ISO 8601 time, e.g. 17:00:00."
+DURATION = "Must be an ISO 8601 duration, e.g. PT1H."
+WHOLE = "Must be a whole number."
+NUMBER = "Must be a number."
+STRING = "Must be a string."
+LIST = "Must be a list."
+URL = "Must be a URL, e.g. https://example.com."
+UUID = "Must be a UUID."
+INVALID = "Not a value this field takes."  # kinds a JSON body cannot meet
+OBJECT_TYPES = (
+    "model_type",
+    "model_attributes_type",
+    "dataclass_type",
+    "dataclass_exact_type",
+    "dict_type",
+    "frozen_dict_type",
+    "ordered_dict_type",
+    "counter_type",
+    "mapping_type",
+)
+
+
+def one_of(values: Sequence[str]) -> str:
+    return f"Must be one of: {', '.join(values)}."
+
+
+def choices(ctx: Context) -> str:
+    """The values a choice takes, from the error's `expected` ("'a', 'b' or 'c'")."""
+    values = re.findall(r"'([^']*)'|\"([^\"]*)\"", str(ctx.get("expected", "")))
+    return one_of([single or double for single, double in values])
+
+
+def at_least_characters(ctx: Context) -> str:
+    least = ctx.get("min_length", 1)
+    return "This field may not be blank." if least == 1 else f"At least {least} characters."
+
+
+def items(count: Any) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"
+
+
+def our_reason(ctx: Context) -> str:
+    """A validator of ours raised ValueError: its text is already ours."""
+    return str(ctx.get("error", INVALID)) or INVALID
+
+
+MESSAGES: dict[str, Message] = {
+    # Presence and shape
+    "missing": "This field is required.",
+    "extra_forbidden": "Unknown field.",
+    "no_such_attribute": "Unknown field.",
+    "json_invalid": "Malformed JSON: the body could not be parsed.",
+    "json_type": "Must be JSON text.",
+    "none_required": "Must be null.",
+    "frozen_field": "Cannot be changed.",
+    "frozen_instance": "Cannot be changed.",
+    **dict.fromkeys(OBJECT_TYPES, OBJECT),
+    "invalid_key": "Every key must be a string.",
+    "union_tag_invalid": lambda ctx: (
+        f"Must have {ctx.get('discriminator', 'a type')} one of: {ctx.get('expected_tags', '')}."
+    ),
+    "union_tag_not_found": lambda ctx: f"Must have {ctx.get('discriminator', 'a type')}.",
+    "recursion_loop": "Nested too deeply.",
+    "recursion_depth_exceeded": "Nested too deeply.",
+    # Lists
+    "list_type": LIST,
+    "tuple_type": LIST,
+    "set_type": LIST,
+    "frozen_set_type": LIST,
+    "deque_type": LIST,
+    "iterable_type": LIST,
+    "named_tuple_type": LIST,
+    "iteration_error": LIST,
+    "set_item_not_hashable": "Every item must be a string or a number.",
+    "too_short": lambda ctx: f"At least {items(ctx.get('min_length'))}.",
+    "too_long": lambda ctx: f"At most {items(ctx.get('max_length'))}.",
+    # Text
+    "string_type": STRING,
+    "string_unicode": STRING,
+    "string_not_ascii": "Must be ASCII text.",
+    "string_too_short": at_least_characters,
+    "string_too_long": lambda ctx: f"At most {ctx.get('max_length')} characters.",
+    "string_pattern_mismatch": lambda ctx: f"Must match the pattern {ctx.get('pattern')}.",
+    "bytes_type": STRING,
+    "bytes_too_short": at_least_characters,
+    "bytes_too_long": lambda ctx: f"At most {ctx.get('max_length')} characters.",
+    "bytes_invalid_encoding": STRING,
+    # Choices
+    "literal_error": choices,
+    "enum": choices,
+    # Numbers
+    "int_type": WHOLE,
+    "int_parsing": WHOLE,
+    "int_parsing_size": "A whole number too large to be held.",
+    "int_from_float": WHOLE,
+    "float_type": NUMBER,
+    "float_parsing": NUMBER,
+    "finite_number": "Must be a finite number.",
+    "decimal_type": NUMBER,
+    "decimal_parsing": NUMBER,
+    "decimal_max_digits": lambda ctx: f"At most {ctx.get('max_digits')} digits.",
+    "decimal_max_places": lambda ctx: f"At most {ctx.get('decimal_places')} decimals.",
+    "decimal_whole_digits": lambda ctx: (
+        f"At most {ctx.get('whole_digits')} digits before the decimal point."
+    ),
+    "fraction_type": NUMBER,
+    "fraction_parsing": NUMBER,
+    "complex_type": NUMBER,
+    "complex_str_parsing": NUMBER,
+    "greater_than": lambda ctx: f"Must be greater than {ctx.get('gt')}.",
+    "greater_than_equal": lambda ctx: f"Must be at least {ctx.get('ge')}.",
+    "less_than": lambda ctx: f"Must be less than {ctx.get('lt')}.",
+    "less_than_equal": lambda ctx: f"Must be at most {ctx.get('le')}.",
+    "multiple_of": lambda ctx: f"Must be a multiple of {ctx.get('multiple_of')}.",
+    "bool_type": "Must be true or false.",
+    "bool_parsing": "Must be true or false.",
+    # Times
+    "date_type": DATE,
+    "date_parsing": DATE,
+    "date_from_datetime_parsing": DATE,
+    "date_from_datetime_inexact": "Must be a date, without a time of day.",
+    "date_past": "Must be a date in the past.",
+    "date_future": "Must be a date in the future.",
+    "time_type": TIME,
+    "time_parsing": TIME,
+    "datetime_type": DATE_TIME,
+    "datetime_parsing": DATE_TIME,
+    "datetime_object_invalid": DATE_TIME,
+    "datetime_from_date_parsing": DATE_TIME,
+    "datetime_past": "Must be in the past.",
+    "datetime_future": "Must be in the future.",
+    "timezone_naive": "Must not have a time zone.",
+    "timezone_aware": "Give a time zone, e.g. 2030-01-01T00:00:00Z.",
+    "timezone_offset": "Give the time zone the field asks for.",
+    "time_delta_type": DURATION,
+    "time_delta_parsing": DURATION,
+    # Identifiers and addresses
+    "uuid_type": UUID,
+    "uuid_parsing": UUID,
+    "uuid_version": UUID,
+    "url_type": URL,
+    "url_parsing": URL,
+    "url_syntax_violation": URL,
+    "url_too_long": lambda ctx: f"A URL of at most {ctx.get('max_length')} characters.",
+    "url_scheme": lambda ctx: f"A URL starting with {ctx.get('expected_schemes')}.",
+    # Our own validators
+    "value_error": our_reason,
+    "assertion_error": our_reason,
+    # What only Python code, never a JSON body, can give
+    **dict.fromkeys(
+        (
+            "needs_python_object",
+            "get_attribute_error",
+            "default_factory_not_called",
+            "missing_sentinel_error",
+            "ellipsis_error",
+            "is_instance_of",
+            "is_subclass_of",
+            "callable_type",
+            "arguments_type",
+            "missing_argument",
+            "unexpected_keyword_argument",
+            "missing_keyword_only_argument",
+            "unexpected_positional_argument",
+            "missing_positional_only_argument",
+            "multiple_argument_values",
+        ),
+        INVALID,
+    ),
+}
+
+BODY_NOT_OBJECT = "The body must be a JSON object."
+
+
+def message_for(error: Mapping[str, Any]) -> str:
+    """Our sentence for one error of the library."""
+    message = MESSAGES.get(str(error.get("type", "")), INVALID)
+    return message if isinstance(message, str) else message(error.get("ctx") or {})
+
+
+CHOICE_TYPES = ("literal_error", "enum")
+
+
+def validation_errors(
+    errors: list[Any], writable: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, str]:
+    """FastAPI/Pydantic validation errors as {"field": "reason"}, one reason a field, each
+    in our words (MESSAGES). `writable`: for a choice that holds values no body may write
+    (set only by the server), the values a body may, which a refusal offers instead."""
     result: dict[str, str] = {}
     for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
@@ -132,14 +331,13 @@ def validation_errors(errors: list[Any]) -> dict[str, str]:
         field = ".".join(part for part in loc if not part.startswith(("function-", "list[")))
         kind = err.get("type", "")
         if kind == "json_invalid":
-            field, reason = DETAIL, "Malformed JSON: the body could not be parsed."
-        elif kind == "extra_forbidden":
-            reason = "Unknown field."
-        elif kind == "missing":
-            reason = "This field is required."
+            field, reason = DETAIL, message_for(err)
+        elif not field and kind in ("missing", *OBJECT_TYPES):
+            reason = BODY_NOT_OBJECT  # the body itself: absent, or not an object
+        elif kind in CHOICE_TYPES and writable and field in writable:
+            reason = one_of(writable[field])
         else:
-            reason = str(err.get("msg", "Invalid value."))
-            reason = reason.removeprefix("Value error, ")
+            reason = message_for(err)
         result.setdefault(field or DETAIL, reason)
     return result
 

@@ -2,9 +2,21 @@
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable, Coroutine
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from fastapi.routing import APIRoute
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+from starlette.requests import Request
+from starlette.responses import Response
 
 from crm.errors import DETAIL
 
@@ -137,3 +149,71 @@ class InputModel(BaseModel):
         if contains_nul(value):
             raise ValueError(NUL_REASON)
         return value
+
+
+# A name a body must give: trimmed, so that blanks alone are "This field may not be blank.".
+RequiredName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+
+
+# --- Email addresses: one rule for records and members ----------------------------------
+
+EMAIL_REASON = "Enter a valid email address, like name@example.com."
+# name@host.tld: a name, and a host of at least two dot-separated labels; no blanks, one @.
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def _email(value: str) -> str:
+    if not EMAIL_PATTERN.fullmatch(value):
+        raise ValueError(EMAIL_REASON)
+    return value
+
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "maxLength": 254, "pattern": f"^{EMAIL_PATTERN.pattern}$"}),
+]
+
+
+# --- Numbers read exactly ---------------------------------------------------------------
+
+# The furthest exponent a Decimal holds: a number written beyond it stands as this far out,
+# on its side, so that it stays out of every range a field has rather than failing to parse.
+EDGE_EXPONENT = 999_999_999_999_999_999
+
+
+def exact_number(text: str) -> Decimal:
+    """A JSON (or CSV) number with a fraction or an exponent, exactly as written: a float
+    would turn 1e-400 into 0 and 0.1000000000000000055 into 0.1."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent beyond what a Decimal holds
+        mantissa, _, exponent = text.lower().partition("e")
+        sign = "-" if mantissa.startswith("-") else ""
+        side = "-" if exponent.startswith("-") else ""
+        return Decimal(f"{sign}1e{side}{EDGE_EXPONENT}")
+
+
+class ExactNumbersRequest(Request):
+    """A request whose JSON body reads numbers with a fraction or an exponent as Decimals
+    (crm.validation.exact_number); whole numbers stay ints."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=exact_number)
+        return self._json
+
+
+class ExactNumbersRoute(APIRoute):
+    """The route of an endpoint whose body holds amounts, which must be read exactly."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def exact(request: Request) -> Response:
+            return await handler(ExactNumbersRequest(request.scope, request.receive))
+
+        return exact

@@ -48,12 +48,11 @@ from crm.schemas import (
     error_doc,
     list_of,
 )
-from crm.validation import InputModel
+from crm.validation import Email, InputModel, RequiredName
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NO_PARAMS = [Depends(no_query_params)]
 
-Email = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
 Password = Field(min_length=MIN_LENGTH, max_length=1024)
 Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
@@ -63,13 +62,14 @@ class Strict(InputModel):
 
 
 class RegisterIn(Strict):
-    org_name: str = Field(min_length=1, max_length=200)
-    email: str = Email
+    org_name: RequiredName
+    email: Email
     password: str = Password
     name: str | None = Name
 
 
 class LoginIn(Strict):
+    # Any text: an address that does not exist is a 401, like a wrong password.
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
     org_id: uuid.UUID | None = None
@@ -92,7 +92,7 @@ class PasswordIn(NewPasswordIn):
 
 
 class TokenIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: RequiredName
     expires_at: datetime | None = None
     scopes: list[Literal["read", "write"]] = Field(
         default=["read", "write"],

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -16,6 +16,7 @@ from crm.auth.tokens import Principal
 from crm.customfields.models import CustomField, FieldType
 from crm.errors import ApiError
 from crm.orgs.models import Org
+from crm.validation import exact_number
 
 TEXT_MAX = 10_000
 # A number is finite and within a signed 64-bit range: json.loads reads NaN, Infinity and
@@ -132,20 +133,30 @@ def is_storable_number(value: int | float | Decimal) -> bool:
     return -INT_LIMIT < value < INT_LIMIT
 
 
-def parse_number(raw: str) -> int | float | None:
-    """A `cf_<key>` number as the JSON value it matches (72.0 as 72), or None when it is no
+def parse_number(raw: str) -> int | Decimal | None:
+    """A number in text (a `cf_<key>` value, a CSV cell) as the JSON value it matches (72.0
+    as 72), exactly as written (a Decimal when it is not whole), or None when it is no
     storable number. Read as a Decimal, so that an integer is exact and no length overflows."""
     if raw.isdigit() and raw.isascii() and len(raw) < 19:
         return int(raw)  # the common case, a whole number well within range: no Decimal
     if NUMBER_PATTERN.fullmatch(raw) is None:
         return None
-    try:
-        number = Decimal(raw)
-    except InvalidOperation:  # an exponent beyond what a Decimal holds
-        return None
+    number = exact_number(raw)
     if not is_storable_number(number):
         return None
-    return int(number) if number == number.to_integral_value() else float(number)
+    return int(number) if number == number.to_integral_value() else number
+
+
+def stored_number(value: int | float | Decimal) -> int | float | None:
+    """A custom field's number as it is kept (a JSON number: an int, or a double), or None
+    when keeping it would lose it: a number other than 0 that a double holds only as 0."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        return None if number == 0 and value != 0 else number
+    return value
+
+
+TOO_CLOSE_TO_ZERO = "Too close to 0 to be kept; give 0 or a larger number."
 
 
 def value_error(field: Definition, value: Any) -> str | None:
@@ -157,10 +168,12 @@ def value_error(field: Definition, value: Any) -> str | None:
         if len(value) > TEXT_MAX:
             return f"At most {TEXT_MAX} characters."
     elif kind == FieldType.number:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             return "Must be a number."
         if not is_storable_number(value):
             return "Must be a finite number between -2**63 and 2**63."
+        if stored_number(value) is None:
+            return TOO_CLOSE_TO_ZERO
     elif kind == FieldType.checkbox:
         if not isinstance(value, bool):
             return "Must be true or false."
@@ -194,6 +207,8 @@ def validate_values(
                 errors[f"custom_fields.{key}"] = "This field is required."
         elif (reason := value_error(field, value)) is not None:
             errors[f"custom_fields.{key}"] = reason
+        elif isinstance(value, Decimal):  # a number read exactly, kept as a JSON number
+            result[key] = stored_number(value)
         else:
             result[key] = value
     if replace:
@@ -210,9 +225,10 @@ def filter_value(field: Definition, raw: str, param: str) -> Any:
     kind = FieldType(field.type)
     if kind is FieldType.number:
         number = parse_number(raw)
-        if number is None:
+        kept = None if number is None else stored_number(number)
+        if kept is None:
             raise ApiError(400, {param: "Must be a number between -2**63 and 2**63, e.g. -1.5e3."})
-        return number
+        return kept
     if kind is FieldType.checkbox:
         if raw.lower() not in ("true", "false"):
             raise ApiError(400, {param: "Must be true or false."})

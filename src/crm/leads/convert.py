@@ -28,9 +28,9 @@ from crm.records.scope import fetch_for_change
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
 from crm.schemas import Answer
-from crm.validation import InputModel
+from crm.validation import ExactNumbersRoute, InputModel
 
-router = APIRouter(prefix="/api/leads", tags=["leads"])
+router = APIRouter(prefix="/api/leads", tags=["leads"], route_class=ExactNumbersRoute)
 
 
 def object_field(entity: str) -> Any:

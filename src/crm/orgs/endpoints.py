@@ -28,7 +28,7 @@ from crm.pagination import PageParams, list_envelope, no_query_params, plain_pag
 from crm.records.service import reassign_records
 from crm.responses import JSONResponse
 from crm.schemas import Member, Reassigned, list_of
-from crm.validation import InputModel
+from crm.validation import Email, InputModel
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 NO_PARAMS = [Depends(no_query_params)]
@@ -38,7 +38,7 @@ Name = Field(default=None, max_length=255, description="The user's name (optiona
 
 
 class ProfileIn(InputModel):
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: Email
     password: str | None = Field(
         default=None,
         min_length=MIN_LENGTH,

@@ -47,15 +47,9 @@ def writable_links(spec: EntitySpec) -> list[Link]:
     return [link for link in spec.links if link.field in spec.writable]
 
 
-@cache
-def server_columns(spec: EntitySpec) -> tuple[str, ...]:
-    """What an export writes beside the upload's columns: the id the upload matches by, and
-    the read-only fields it ignores; `number` once the entity's records have one."""
-    return tuple(
-        name
-        for name in (ID_COLUMN, *READ_ONLY_COLUMNS)
-        if name != "number" or "number" in spec.table.c
-    )
+# What an export writes beside the upload's columns: the id the upload matches by, and the
+# read-only fields it ignores.
+SERVER_COLUMNS = (ID_COLUMN, *READ_ONLY_COLUMNS)
 
 
 def columns(spec: EntitySpec, fields: Sequence[Definition]) -> list[str]:
@@ -69,7 +63,7 @@ def columns(spec: EntitySpec, fields: Sequence[Definition]) -> list[str]:
         "assigned_to",
         "tags",
         *(CF_PREFIX + definition.key for definition in fields),
-        *server_columns(spec),
+        *SERVER_COLUMNS,
     ]
 
 
@@ -88,11 +82,8 @@ def unwritable_choices(spec: EntitySpec) -> dict[str, frozenset[str]]:
 
 
 def writable(spec: EntitySpec, name: str, value: Any) -> bool:
-    try:
-        parse_body(spec, {name: value}, partial=True)
-    except ApiError:
-        return False
-    return True
+    _data, errors = parse_body(spec, {name: value}, partial=True)
+    return not errors
 
 
 def cell(value: Any) -> str:
@@ -153,7 +144,7 @@ class Exporter:
         self.members = members
         self.unwritable = unwritable_choices(spec)
         self.links = writable_links(spec)
-        self.server = server_columns(spec)
+        self.server = SERVER_COLUMNS
 
     async def rows(self, session: AsyncSession, bodies: list[dict[str, Any]]) -> list[list[str]]:
         """A batch of records (their JSON form) as CSV rows: one statement per link field

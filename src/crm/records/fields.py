@@ -10,13 +10,10 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 
 Text100 = Annotated[str, StringConstraints(max_length=100)]
 Text255 = Annotated[str, StringConstraints(max_length=255)]
-Required255 = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Trimmed here too, not only by RecordIn: other bodies (a convert's) hold it to the same rule.
+Required255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Phone = Annotated[str, StringConstraints(max_length=50)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 # Amounts are stored in a NUMERIC(15, 2) column: 13 digits before the point keep every
@@ -25,14 +22,18 @@ AMOUNT_MAX = Decimal("9999999999999.99")
 
 
 def _amount(value: Any) -> Decimal:
+    """An amount exactly as written: a body's numbers with a fraction or an exponent come
+    as Decimals (crm.validation.ExactNumbersRoute), as do a CSV cell's, so that 1e-400 or
+    1.005 is refused rather than rounded."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError("Must be a number, e.g. 24000 or 1234.5.")
-    amount = Decimal(str(value))
+    amount = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     if not amount.is_finite() or amount < 0 or amount > AMOUNT_MAX:
         raise ValueError(f"Must be a number from 0 to {AMOUNT_MAX}.")
-    if amount != amount.quantize(Decimal("0.01")):
+    cents = amount.quantize(Decimal("0.01"))
+    if amount != cents:
         raise ValueError("At most 2 decimals.")
-    return amount.quantize(Decimal("0.01"))
+    return cents.copy_abs()  # -0 is 0
 
 
 # Documented as what it takes: a JSON number (a Decimal's own schema would also allow a string).

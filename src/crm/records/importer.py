@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from typing import IO, Annotated, Any, Literal, Union, cast, get_args, get_origin
 
@@ -60,7 +60,7 @@ from crm.records.read import alive
 from crm.records.scope import can_see
 from crm.records.service import check_exclusive, duplicate, validated, write_lists
 from crm.records.spec import SERVER_DERIVED, EntitySpec, ManyLink, all_registered
-from crm.validation import NUL_REASON
+from crm.validation import NUL_REASON, exact_number
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +113,7 @@ def split_list(cell: str) -> list[str]:
 
 
 def decimal_cell(cell: str) -> Any:
-    if NUMBER_PATTERN.fullmatch(cell):
-        try:
-            return Decimal(cell)
-        except InvalidOperation:
-            pass
-    return cell
+    return exact_number(cell) if NUMBER_PATTERN.fullmatch(cell) else cell
 
 
 def number_cell(cell: str) -> Any:

@@ -26,6 +26,7 @@ from crm.records.scope import fetch
 from crm.records.spec import EntitySpec
 from crm.responses import JSONResponse
 from crm.schemas import UploadReport, body_doc, error_doc
+from crm.validation import ExactNumbersRoute
 
 JSONBody = Body(default=None)
 NO_PARAMS = [Depends(no_query_params)]  # only lists take query parameters
@@ -59,7 +60,8 @@ def dry_run_param(request: Request) -> bool:
 def build_router(spec: EntitySpec) -> APIRouter:
     # The body is validated by the service, which knows which fields are server-derived;
     # the models only document it.
-    router = APIRouter(prefix=f"/api/{spec.name}", tags=[spec.name])
+    # Bodies read their numbers exactly: an amount of 1e-400 or 1.005 is refused, not rounded.
+    router = APIRouter(prefix=f"/api/{spec.name}", tags=[spec.name], route_class=ExactNumbersRoute)
     full = body_doc(spec.schema, spec.example)
     partial = body_doc(service.patch_schema(spec.schema))
     models = schemas_of(spec)

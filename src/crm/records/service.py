@@ -58,32 +58,105 @@ def never_null(schema: type[RecordIn]) -> tuple[str, ...]:
     return tuple(name for name, info in schema.model_fields.items() if not nullable(info))
 
 
-def parse_body(
-    spec: EntitySpec, body: Any, *, partial: bool, current: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """The body's writable fields, validated; for a full write (create, PUT) every writable
-    field, those left out at their default. `current`: the record it changes (None for a
-    new one)."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "The body must be a JSON object.")
+@contextmanager
+def gathered(errors: dict[str, str]) -> Iterator[None]:
+    """A 400 raised in the block adds its reasons to `errors` (a field keeps its first
+    reason) instead of ending the request, so that every problem of a body is answered at
+    once."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        for field, reason in exc.errors.items():
+            errors.setdefault(field, reason)
+
+
+def refused_keys(spec: EntitySpec, body: dict[str, Any]) -> dict[str, str]:
+    """The keys no body of the entity may carry, and the values holding a NUL."""
     errors: dict[str, str] = {}
-    for key in body:
+    for key, value in body.items():
         if key in SERVER_DERIVED or key in spec.read_only:
             errors[key] = "This field is set by the server and cannot be written."
         elif key not in spec.writable:
             errors[key] = "Unknown field."
-    if errors:
-        raise ApiError(400, errors)
-    for key, value in body.items():
-        if key == "custom_fields" and isinstance(value, dict):
+        elif key == "custom_fields" and isinstance(value, dict):
             for name, item in value.items():
                 if contains_nul(name) or contains_nul(item):
                     errors[f"custom_fields.{name}"] = NUL_REASON
         elif contains_nul(value):
             errors[key] = NUL_REASON
-    if errors:
-        raise ApiError(400, errors)
-    return validated(spec, body, partial=partial, current=current)
+    return errors
+
+
+def parse_body(
+    spec: EntitySpec, body: Any, *, partial: bool, current: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body's writable fields that are valid, and the reasons of those that are not;
+    for a valid full write (create, PUT) every writable field, those left out at their
+    default. `current`: the record it changes (None for a new one)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    errors = refused_keys(spec, body)
+    writable = {key: value for key, value in body.items() if key not in errors}
+    data, invalid = checked_fields(spec, writable, partial=partial, current=current)
+    for field, reason in invalid.items():
+        errors.setdefault(field, reason)
+    return data, errors
+
+
+def names_field(key: str, field: str) -> bool:
+    """Whether an error's key is the field's, or one of its items' (`<field>.0`)."""
+    return key == field or key.startswith(f"{field}.")
+
+
+@cache
+def writable_choices(spec: EntitySpec) -> dict[str, tuple[str, ...]]:
+    """The values a body may write to each field that holds some only the server sets: what
+    a refused value's reason offers."""
+    return {
+        name: tuple(value for value in spec.choices[name] if value not in setters)
+        for name, setters in spec.server_set.items()
+    }
+
+
+def checked_fields(
+    spec: EntitySpec,
+    body: dict[str, Any],
+    *,
+    partial: bool,
+    current: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A body of writable fields without NUL characters through the entity's schema: the
+    values of the fields that passed (all of them, defaults included, for a valid full
+    write) and the reasons of those that did not. `current` holds at least the server-set
+    fields of the record the body changes (None for a new record)."""
+    schema = patch_schema(spec.schema) if partial else spec.schema
+    try:
+        data = schema.model_validate(body).model_dump(exclude_unset=partial)
+    except ValidationError as exc:
+        errors = validation_errors(list(exc.errors()), writable_choices(spec))
+        # The fields that passed, so that what depends on them (custom fields, links) is
+        # checked in the same answer.
+        passed = {
+            name: value
+            for name, value in body.items()
+            if not any(names_field(key, name) for key in errors)
+        }
+        try:
+            data = patch_schema(spec.schema).model_validate(passed).model_dump(exclude_unset=True)
+        except ValidationError:
+            data = {}
+    else:
+        errors = {}
+    if partial:
+        for name in never_null(spec.schema):
+            if name in data and data[name] is None:
+                errors[name] = "This field may not be null."
+                del data[name]
+    with gathered(errors):
+        keep_server_set(spec, data, body, current)
+    return data, errors
 
 
 def validated(
@@ -97,21 +170,9 @@ def validated(
     one validation of the JSON API and of CSV uploads (which check the fields a file names
     and its NUL characters once for its header and once a row). `current` holds at least
     the server-set fields of the record the body changes (None for a new record)."""
-    schema = patch_schema(spec.schema) if partial else spec.schema
-    try:
-        parsed = schema.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(400, validation_errors(list(exc.errors()))) from None
-    data = parsed.model_dump(exclude_unset=partial)
-    if partial:
-        errors = {
-            name: "This field may not be null."
-            for name in never_null(spec.schema)
-            if name in data and data[name] is None
-        }
-        if errors:
-            raise ApiError(400, errors)
-    keep_server_set(spec, data, body, current)
+    data, errors = checked_fields(spec, body, partial=partial, current=current)
+    if errors:
+        raise ApiError(400, errors)
     return data
 
 
@@ -370,12 +431,22 @@ async def detail(
 async def create(
     session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
 ) -> dict[str, Any]:
-    data = parse_body(spec, body, partial=False)
-    fields = await definitions(session, principal, spec.singular)
-    custom = validate_values(fields, {}, data["custom_fields"], replace=True)
-    check_exclusive(spec, data)
-    columns = await link_columns(session, spec, principal, data)
-    lists = await many_ids(session, spec, principal, data)
+    data, errors = parse_body(spec, body, partial=False)
+    custom: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
+    lists: dict[ManyLink, list[uuid.UUID]] = {}
+    if "custom_fields" not in errors:
+        fields = await definitions(session, principal, spec.singular)
+        with gathered(errors):
+            custom = validate_values(fields, {}, data.get("custom_fields", {}), replace=True)
+    with gathered(errors):
+        check_exclusive(spec, data)
+    with gathered(errors):
+        columns = await link_columns(session, spec, principal, data)
+    with gathered(errors):
+        lists = await many_ids(session, spec, principal, data)
+    if errors:
+        raise ApiError(400, errors)
     now = utcnow()
     record_id = new_uuid()
     values = {
@@ -408,16 +479,24 @@ async def change(
     """PATCH (`partial`: only the fields in the body change) or PUT (a writable field left
     out returns to its default)."""
     record = await fetch_for_change(session, spec, principal, raw_id)
-    data = parse_body(spec, body, partial=partial, current=record._mapping)
+    data, errors = parse_body(spec, body, partial=partial, current=record._mapping)
     values: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
+    lists: dict[ManyLink, list[uuid.UUID]] = {}
     if "custom_fields" in data:
         fields = await definitions(session, principal, spec.singular)
-        values["custom_fields"] = validate_values(
-            fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
-        )
-    check_exclusive(spec, data, record)
-    columns = await link_columns(session, spec, principal, data)
-    lists = await many_ids(session, spec, principal, data)
+        with gathered(errors):
+            values["custom_fields"] = validate_values(
+                fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
+            )
+    with gathered(errors):
+        check_exclusive(spec, data, record)
+    with gathered(errors):
+        columns = await link_columns(session, spec, principal, data)
+    with gathered(errors):
+        lists = await many_ids(session, spec, principal, data)
+    if errors:
+        raise ApiError(400, errors)
     values.update((name, data[name]) for name in spec.entity_fields if name in data)
     if "tags" in data:
         values["tags"] = data["tags"] or []

@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Table
 
-from crm.records.fields import Description, Email, Phone, Tag
+from crm.records.fields import Description, Phone, Tag
 from crm.records.models import RecordMixin, ordering_indexes
+from crm.validation import Email
 
 # Fields every record reads but no body may carry.
 SERVER_DERIVED = ("id", "number", "org", "created_by", "created_at", "updated_at")
