@@ -8,11 +8,23 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tests.conftest import Identity, World
+from crm.db import async_url
+from tests.conftest import TEST_DATABASE_URL, Identity, World, unique_email
 from tests.openapi_check import hooks
 from tests.servers import crm_server, server_log
-from tests.test_upload import KEYED, Entity, csv_text, ids, report, upload
+from tests.test_upload import (
+    KEYED,
+    Entity,
+    assert_unseen_by_other_org,
+    csv_text,
+    ids,
+    records,
+    report,
+    upload,
+)
 
 ROUNDS = 3
 SHARED = 300  # keys each file of a pair shares with the other
@@ -149,3 +161,69 @@ async def test_an_upload_racing_json_creates_and_reads_of_its_keys(
                 stored = await keys_in_org(client, world.admin, entity, run)
                 assert sorted(stored) == sorted(keys)
                 assert await keys_in_org(client, world.other, entity, run) == []
+
+
+async def waiting_on_a_lock(watcher: AsyncConnection) -> bool:
+    """Whether a session of the test database waits for another's lock (this test's
+    upload, the only one running)."""
+    statement = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(await watcher.scalar(statement))
+
+
+@pytest.mark.skipif(TEST_DATABASE_URL is None, reason="SQLite's writers take turns: no race")
+async def test_an_upload_started_again_after_a_lost_race_still_matches_by_id(
+    api: httpx.AsyncClient, database_url: str, world: World
+) -> None:
+    leads = KEYED[0]
+    made = {}
+    for name in ("renamed", "by_id"):
+        body = {"title": name, "email": unique_email(name)}
+        created = await api.post(leads.url, json=body, headers=world.admin.headers)
+        assert created.status_code == 201, created.text
+        made[name] = created.json()
+    taken, fresh = unique_email("taken"), unique_email("fresh")
+    content = csv_text(
+        "id,title,email",
+        f"{made['by_id']['id']},By id,",
+        f",Taken,{taken}",
+        f",Fresh,{fresh}",
+    )
+    engine = create_async_engine(async_url(database_url))
+    watching = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as holder, watching.connect() as watcher:
+            # Another transaction gives a lead the file's key `taken`, not committed yet: the
+            # upload finds no record of it, and its COPY then waits for that transaction and
+            # is refused by the unique index once it commits.
+            await holder.execute(
+                text("UPDATE leads SET email = :email WHERE id = :id"),
+                {"email": taken, "id": uuid.UUID(made["renamed"]["id"])},
+            )
+            uploading = asyncio.create_task(upload(api, world.admin, leads, content))
+            while not await waiting_on_a_lock(watcher):
+                assert not uploading.done(), uploading.result().text
+            await holder.commit()
+            body = report(await uploading)
+    finally:
+        await engine.dispose()
+        await watching.dispose()
+    # Started again, the import matches the id row by its id and the taken key's row by it.
+    assert body["updated"] == [
+        {"row": 2, "id": made["by_id"]["id"]},
+        {"row": 3, "id": made["renamed"]["id"]},
+    ]
+    assert [entry["row"] for entry in body["created"]] == [4]
+    assert body["errors"] == [] and body["skipped"] == []
+    got = {lead["id"]: lead for lead in await records(api, world.admin, leads)}
+    assert (got[made["by_id"]["id"]]["title"], got[made["by_id"]["id"]]["email"]) == (
+        "By id",
+        made["by_id"]["email"],
+    )
+    assert (got[made["renamed"]["id"]]["title"], got[made["renamed"]["id"]]["email"]) == (
+        "Taken",
+        taken,
+    )
+    await assert_unseen_by_other_org(api, world.other, leads, made["by_id"]["id"])
