@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from crm.db import async_url
+from crm.leads.models import Lead
 from tests.conftest import TEST_DATABASE_URL, Identity, World, unique_email
 from tests.openapi_check import hooks
 from tests.servers import crm_server, server_log
@@ -163,6 +164,22 @@ async def test_an_upload_racing_json_creates_and_reads_of_its_keys(
                 assert await keys_in_org(client, world.other, entity, run) == []
 
 
+async def upload_racing(
+    api: httpx.AsyncClient, world: World, content: str, holder: AsyncConnection, url: str
+) -> Any:
+    """The upload's report, the holder's transaction committed once the upload waits on it."""
+    watching = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with watching.connect() as watcher:
+            uploading = asyncio.create_task(upload(api, world.admin, KEYED[0], content))
+            while not await waiting_on_a_lock(watcher):
+                assert not uploading.done(), uploading.result().text
+            await holder.commit()
+            return report(await uploading)
+    finally:
+        await watching.dispose()
+
+
 async def waiting_on_a_lock(watcher: AsyncConnection) -> bool:
     """Whether a session of the test database waits for another's lock (this test's
     upload, the only one running)."""
@@ -173,7 +190,6 @@ async def waiting_on_a_lock(watcher: AsyncConnection) -> bool:
     return bool(await watcher.scalar(statement))
 
 
-@pytest.mark.skipif(TEST_DATABASE_URL is None, reason="SQLite's writers take turns: no race")
 async def test_an_upload_started_again_after_a_lost_race_still_matches_by_id(
     api: httpx.AsyncClient, database_url: str, world: World
 ) -> None:
@@ -192,24 +208,21 @@ async def test_an_upload_started_again_after_a_lost_race_still_matches_by_id(
         f",Fresh,{fresh}",
     )
     engine = create_async_engine(async_url(database_url))
-    watching = create_async_engine(async_url(database_url), isolation_level="AUTOCOMMIT")
     try:
-        async with engine.connect() as holder, watching.connect() as watcher:
-            # Another transaction gives a lead the file's key `taken`, not committed yet: the
-            # upload finds no record of it, and its COPY then waits for that transaction and
-            # is refused by the unique index once it commits.
-            await holder.execute(
-                text("UPDATE leads SET email = :email WHERE id = :id"),
-                {"email": taken, "id": uuid.UUID(made["renamed"]["id"])},
-            )
-            uploading = asyncio.create_task(upload(api, world.admin, leads, content))
-            while not await waiting_on_a_lock(watcher):
-                assert not uploading.done(), uploading.result().text
-            await holder.commit()
-            body = report(await uploading)
+        async with engine.connect() as holder:
+            # Another transaction gives a lead the file's key `taken`, not committed yet.
+            renamed = uuid.UUID(made["renamed"]["id"])
+            await holder.execute(update(Lead).where(Lead.id == renamed).values(email=taken))
+            if TEST_DATABASE_URL is None:
+                # SQLite's writers take turns: the upload begins once that one has committed.
+                await holder.commit()
+                body = report(await upload(api, world.admin, leads, content))
+            else:
+                # PostgreSQL: the upload finds no record of the key, its COPY waits for that
+                # transaction and is refused by the unique index once it commits.
+                body = await upload_racing(api, world, content, holder, database_url)
     finally:
         await engine.dispose()
-        await watching.dispose()
     # Started again, the import matches the id row by its id and the taken key's row by it.
     assert body["updated"] == [
         {"row": 2, "id": made["by_id"]["id"]},
