@@ -1,5 +1,6 @@
 """Engine, declarative Base and the request-scoped session: the one place that commits."""
 
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -175,6 +176,19 @@ class DatabaseUnavailable(ConnectionError):
 GONE_SQLSTATES = ("08", "57P")
 
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
+
+
+def waited_too_long_for_writers(error: BaseException) -> bool:
+    """Whether `error` says a statement waited for another transaction's writes (its rows,
+    its keys, SQLite's write lock) past WAIT_FOR_WRITERS_SECONDS: that request is answered
+    409, to try again, and the database and its connection are fine."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if getattr(original, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        return True
+    return getattr(original, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether `error` says the database is away or too slow, rather than that the request
     was wrong: answered 503, not 500."""
@@ -245,7 +259,7 @@ def create_engine(url: str, *, for_lists: bool = False, **kwargs: Any) -> AsyncE
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.execute(f"PRAGMA busy_timeout={WAIT_FOR_WRITERS_SECONDS * 1000}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Statement journals in memory: a row written with a trigger (each record's, which
             # numbers it: migration 0010) needs one, and one in a file for each row made an
@@ -281,6 +295,11 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # this long before it is answered 503, instead of hanging.
 CONNECT_SECONDS = 5
 STATEMENT_SECONDS = 30
+# How long a statement waits for another transaction's writes: rows it locks, a unique key
+# it has written and not committed yet (PostgreSQL's lock_timeout), SQLite's write lock (its
+# busy_timeout). Below STATEMENT_SECONDS, so that PostgreSQL ends the wait itself, its
+# connection in order, rather than the client giving up on a statement still running.
+WAIT_FOR_WRITERS_SECONDS = 15
 
 
 class Database:
@@ -295,7 +314,11 @@ class Database:
             options = {
                 "pool_size": pool_size,
                 "max_overflow": 0,
-                "connect_args": {"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS},
+                "connect_args": {
+                    "timeout": CONNECT_SECONDS,
+                    "command_timeout": STATEMENT_SECONDS,
+                    "server_settings": {"lock_timeout": f"{WAIT_FOR_WRITERS_SECONDS}s"},
+                },
             }
         self.engine = create_engine(url, **options)
         self.engines = [self.engine]

@@ -7,6 +7,7 @@ import email.message
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -57,6 +58,7 @@ CORS_EXPOSED_HEADERS = (
 )
 # Seconds a client waits before trying again when the database or Redis does not answer.
 UNAVAILABLE_RETRY_AFTER = "5"
+BUSY_RETRY_AFTER = "1"
 
 
 def pick_request_id(raw: bytes | None) -> str:
@@ -86,21 +88,33 @@ def unreadable_target(scope: Scope) -> str | None:
     return None
 
 
-def unavailable(error: BaseException) -> str | None:
-    """Which service `error` (or what it was raised from) says is away, if any. Not what it
-    was raised while handling: a bug in an `except` block is a 500."""
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and what it was raised from, a group's members too. Not what it was raised
+    while handling: a bug in an `except` block is a 500."""
     pending = [error]
     while pending:
         current = pending.pop()
-        if db.is_unavailable(current):
-            return "The database"
-        if ratelimit.is_unavailable(current):
-            return "Redis, which keeps the rate limits,"
+        yield current
         if isinstance(current, BaseExceptionGroup):
             pending.extend(current.exceptions)
         if current.__cause__ is not None:
             pending.append(current.__cause__)
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Which service `error` (or what it was raised from) says is away, if any."""
+    for current in causes(error):
+        if db.is_unavailable(current):
+            return "The database"
+        if ratelimit.is_unavailable(current):
+            return "Redis, which keeps the rate limits,"
     return None
+
+
+def waited_for_writers(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, is a wait for another transaction's
+    writes that ran out (db.waited_too_long_for_writers)."""
+    return any(db.waited_too_long_for_writers(current) for current in causes(error))
 
 
 def host_name(raw: bytes | None) -> str:
@@ -194,7 +208,17 @@ class Pipeline:
             if started:
                 raise
             service = unavailable(error)
-            if service is None:
+            if service is None and waited_for_writers(error):
+                logger.warning(
+                    "request %s waited too long for other writers: %r", request_id, error
+                )
+                status = 409
+                detail = (
+                    "Another request is writing the same records; try again shortly"
+                    f" (request id {request_id})."
+                )
+                headers = {"Retry-After": BUSY_RETRY_AFTER}
+            elif service is None:
                 logger.exception("unhandled error in request %s", request_id)
                 status = 500
                 detail = f"Internal server error; quote request id {request_id} when reporting it."

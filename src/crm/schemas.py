@@ -234,7 +234,8 @@ WHEN = {
     404: "No such record in the caller's org.",
     405: "The path exists, but not with this method (with `Allow`).",
     413: "The body is over its limit.",
-    409: "The same file is being imported at this moment.",
+    409: "Another request is writing the same records, or importing the same file, at this"
+    " moment (with `Retry-After`); try again.",
     415: "The body is not JSON in UTF-8 sent as `Content-Type: application/json`.",
     422: "The body failed validation (`field` names the attribute).",
     429: "Rate limit exceeded (with `Retry-After`).",
@@ -242,6 +243,7 @@ WHEN = {
     503: "The database or Redis does not answer; try again shortly.",
 }
 BODY_METHODS = frozenset({"post", "put", "patch"})
+WRITE_METHODS = BODY_METHODS | {"delete"}
 UPLOAD_SUFFIX = "/upload/"
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -278,6 +280,8 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[in
         statuses.append(401)
     if "{" in path:
         statuses.append(404)
+    if method in WRITE_METHODS:
+        statuses.append(409)  # a wait for another transaction's writes that ran out
     if method in BODY_METHODS and not path.endswith(UPLOAD_SUFFIX):  # an upload is multipart
         statuses.append(415)
         if is_v2(path):
