@@ -493,6 +493,12 @@ async def define_custom_fields(
     return created
 
 
+def profile_ref(member: Identity) -> dict[str, Any]:
+    """How a record shows one of the fixtures' members (active, without a name) as its
+    `assigned_to` or `created_by`."""
+    return {"id": member.profile_id, "email": member.email, "name": None, "is_active": True}
+
+
 def as_read(entity: Entity, body: dict[str, Any], profiles: dict[str, str]) -> dict[str, Any]:
     """What a record reads for the fields of a body it was written with: `assigned_to` as
     the active member {id, email, name, is_active} (`profiles` maps ids to emails; the
