@@ -116,6 +116,47 @@ async def test_a_name_is_validated(api: httpx.AsyncClient, world: World) -> None
     assert (await api.patch("/api/auth/me/", json={"name": "x"})).status_code == 401
 
 
+async def test_a_name_is_trimmed_and_a_blank_one_refused(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """A user's name, as an org's: blanks around it dropped, blanks alone refused (400
+    naming `name`, nothing written); null clears it."""
+    blank = "This field may not be blank."
+    email = unique_email()
+    for response in (
+        await api.patch("/api/auth/me/", json={"name": "   "}, headers=world.user.headers),
+        await api.post(
+            "/api/users/",
+            json={"email": email, "password": PASSWORD, "role": "user", "name": " \t"},
+            headers=world.admin.headers,
+        ),
+        await api.post(
+            "/api/auth/register/",
+            json={"org_name": "X", "email": email, "password": PASSWORD, "name": "  "},
+        ),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"] == {"name": blank}, response.text
+    assert email not in {p["email"] for p in (await users_by_id(api, world.admin)).values()}
+    assert (await login(api, email)).status_code == 401
+
+    me = {"name": "  Ann Lee "}
+    named = await api.patch("/api/auth/me/", json=me, headers=world.user.headers)
+    assert named.status_code == 200, named.text
+    assert named.json()["user"]["name"] == "Ann Lee"
+    assert (await users_by_id(api, world.admin))[world.user.profile_id]["name"] == "Ann Lee"
+    added = await api.post(
+        "/api/users/",
+        json={"email": email, "password": PASSWORD, "role": "user", "name": " Bo "},
+        headers=world.admin.headers,
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["name"] == "Bo"
+    assert added.json()["id"] not in await users_by_id(api, world.other)
+    cleared = await api.patch("/api/auth/me/", json={"name": None}, headers=world.user.headers)
+    assert cleared.json()["user"]["name"] is None
+
+
 # passwords
 
 

@@ -48,13 +48,12 @@ from crm.schemas import (
     error_doc,
     list_of,
 )
-from crm.validation import Email, InputModel, RequiredName
+from crm.validation import Email, InputModel, RequiredName, UserName
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NO_PARAMS = [Depends(no_query_params)]
 
 Password = Field(min_length=MIN_LENGTH, max_length=1024)
-Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
 
 class Strict(InputModel):
@@ -65,7 +64,7 @@ class RegisterIn(Strict):
     org_name: RequiredName
     email: Email
     password: str = Password
-    name: str | None = Name
+    name: UserName = None
 
 
 class LoginIn(Strict):
@@ -80,7 +79,7 @@ class RefreshIn(Strict):
 
 
 class MeIn(Strict):
-    name: str | None = Field(max_length=255, description="null clears it.")
+    name: UserName = Field(description="The user's name; null clears it.")
 
 
 class NewPasswordIn(Strict):

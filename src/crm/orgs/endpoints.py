@@ -28,13 +28,10 @@ from crm.pagination import PageParams, no_query_params, page_of, plain_page_para
 from crm.records.service import reassign_records
 from crm.responses import JSONResponse
 from crm.schemas import Member, Reassigned, list_of
-from crm.validation import Email, InputModel
+from crm.validation import Email, InputModel, UserName
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 NO_PARAMS = [Depends(no_query_params)]
-
-
-Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
 
 class ProfileIn(InputModel):
@@ -46,7 +43,7 @@ class ProfileIn(InputModel):
         description="A new user's; refused for an email that already has a user (invited).",
     )
     role: Role
-    name: str | None = Name
+    name: UserName = None
 
 
 class ProfilePatch(InputModel):
