@@ -127,10 +127,11 @@ def checked_fields(
     partial: bool,
     current: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A body of writable fields without NUL characters through the entity's schema: the
-    values of the fields that passed (all of them, defaults included, for a valid full
-    write) and the reasons of those that did not. `current` holds at least the server-set
-    fields of the record the body changes (None for a new record)."""
+    """A body of writable fields without NUL characters through the entity's schema, the
+    one validation of the JSON API (parse_body) and of CSV uploads (validated): the values
+    of the fields that passed (all of them, defaults included, for a valid full write) and
+    the reasons of those that did not. `current` holds at least the server-set fields of
+    the record the body changes (None for a new record)."""
     schema = patch_schema(spec.schema) if partial else spec.schema
     try:
         data = schema.model_validate(body).model_dump(exclude_unset=partial)
@@ -166,10 +167,9 @@ def validated(
     partial: bool,
     current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A body of writable fields without NUL characters through the entity's schema: the
-    one validation of the JSON API and of CSV uploads (which check the fields a file names
-    and its NUL characters once for its header and once a row). `current` holds at least
-    the server-set fields of the record the body changes (None for a new record)."""
+    """A CSV row's body through checked_fields, its reasons raised as a 400 (an upload
+    checks the fields a file names and its NUL characters once for its header and once a
+    row)."""
     data, errors = checked_fields(spec, body, partial=partial, current=current)
     if errors:
         raise ApiError(400, errors)
