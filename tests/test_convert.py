@@ -370,6 +370,8 @@ async def test_converted_is_still_set_by_convert_only(api: httpx.AsyncClient, wo
     )
     assert [set(error["errors"]) for error in report["errors"]] == [{"status"}]
     assert (await api.get(url, headers=headers)).json()["status"] == "new"
+    refused(await api.get(url, headers=world.other.headers), 404)
+    refused(await api.patch(url, json={"status": "converted"}, headers=world.other.headers), 404)
 
 
 # --- What a convert carries, and what its objects set ------------------------------------
@@ -526,6 +528,7 @@ async def test_bad_objects_are_400_naming_their_field(
     assert (await api.get(detail_url(lead["id"]), headers=world.admin.headers)).json()[
         "status"
     ] == "new"
+    refused(await api.get(detail_url(lead["id"]), headers=world.other.headers), 404)
 
 
 async def test_what_is_linked_is_not_changed(api: httpx.AsyncClient, world: World) -> None:

@@ -483,6 +483,7 @@ async def test_convert_amounts_are_exact_or_refused(api: httpx.AsyncClient, worl
         response = await api.post(url, **raw_json(body, world.admin.headers))
         refused_with(response, 400, "amount", message)
     assert (await read(api, world.admin, LEADS, lead["id"]))["status"] == "new"
+    await assert_invisible_to_other_org(api, world.other, LEADS, lead["id"])
 
 
 async def test_a_custom_number_that_would_be_lost_is_refused(
