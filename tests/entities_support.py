@@ -493,6 +493,14 @@ async def define_custom_fields(
     return created
 
 
+def profile_ref(
+    member: Identity, name: str | None = None, is_active: bool = True
+) -> dict[str, Any]:
+    """How a record shows a member as its `assigned_to` or `created_by` (the fixtures'
+    members have no name)."""
+    return {"id": member.profile_id, "email": member.email, "name": name, "is_active": is_active}
+
+
 def as_read(entity: Entity, body: dict[str, Any], profiles: dict[str, str]) -> dict[str, Any]:
     """What a record reads for the fields of a body it was written with: `assigned_to` as
     the active member {id, email, name, is_active} (`profiles` maps ids to emails; the

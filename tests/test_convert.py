@@ -16,6 +16,7 @@ from tests.conftest import (
     identity_from_session,
     unique_email,
 )
+from tests.entities_support import profile_ref
 from tests.leads_support import create_lead, detail_url, refused
 from tests.openapi_check import hooks
 from tests.servers import crm_server
@@ -369,6 +370,8 @@ async def test_converted_is_still_set_by_convert_only(api: httpx.AsyncClient, wo
     )
     assert [set(error["errors"]) for error in report["errors"]] == [{"status"}]
     assert (await api.get(url, headers=headers)).json()["status"] == "new"
+    refused(await api.get(url, headers=world.other.headers), 404)
+    refused(await api.patch(url, json={"status": "converted"}, headers=world.other.headers), 404)
 
 
 # --- What a convert carries, and what its objects set ------------------------------------
@@ -413,7 +416,7 @@ async def test_convert_carries_assignee_tags_description_and_shared_custom_field
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assignee = {"id": rep.profile_id, "email": rep.email, "name": None, "is_active": True}
+    assignee = profile_ref(rep)
     for kind, custom in (
         ("account", {}),
         ("contact", {"tier": "gold"}),
@@ -525,6 +528,7 @@ async def test_bad_objects_are_400_naming_their_field(
     assert (await api.get(detail_url(lead["id"]), headers=world.admin.headers)).json()[
         "status"
     ] == "new"
+    refused(await api.get(detail_url(lead["id"]), headers=world.other.headers), 404)
 
 
 async def test_what_is_linked_is_not_changed(api: httpx.AsyncClient, world: World) -> None:
@@ -543,24 +547,9 @@ async def test_what_is_linked_is_not_changed(api: httpx.AsyncClient, world: Worl
     )
     url = convert_url(lead["id"])
     # An object for a record the convert links rather than makes would be lost: 400.
-    refused(
-        await api.post(
-            url,
-            json={"account_id": account["id"], "account": {"industry": "X"}},
-            headers=admin.headers,
-        ),
-        400,
-        "account",
-    )
-    refused(
-        await api.post(
-            url,
-            json={"account_id": account["id"], "contact": {"title": "X"}},
-            headers=admin.headers,
-        ),
-        400,
-        "contact",
-    )
+    for kind, fields in (("account", {"industry": "X"}), ("contact", {"title": "X"})):
+        body = {"account_id": account["id"], kind: fields}
+        refused(await api.post(url, json=body, headers=admin.headers), 400, kind)
     response = await api.post(url, json={"account_id": account["id"]}, headers=admin.headers)
     assert response.status_code == 200, response.text
     body = response.json()

@@ -24,6 +24,7 @@ from tests.entities_support import (
     listed_ids,
     listing,
     new_tag,
+    profile_ref,
     read,
     reads,
     refused_naming,
@@ -90,12 +91,7 @@ async def test_create_answers_the_full_record(
     bare = response.json()
     assert set(bare) == entity.keys
     uuid.UUID(bare["id"])
-    assert bare["created_by"] == {
-        "id": world.admin.profile_id,
-        "email": world.admin.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert bare["created_by"] == profile_ref(world.admin)
     assert bare["created_at"].endswith("Z")
     assert bare["created_at"] == bare["updated_at"]
     defaults = new_record_defaults(entity)
@@ -211,12 +207,7 @@ async def test_a_user_reaches_only_what_it_created_or_is_assigned(
     assigned = await create(api, world.admin, entity, assigned_to=world.user.profile_id)
     # A user may link to any live record of its org (the admin created those).
     own = await create(api, world.user, entity, **resolve(entity.full(new_tag()), ids))
-    assert own["created_by"] == {
-        "id": world.user.profile_id,
-        "email": world.user.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert own["created_by"] == profile_ref(world.user)
     user = world.user.headers
     assert sorted(await listed_ids(api, world.user, entity)) == sorted([assigned["id"], own["id"]])
 
@@ -664,20 +655,8 @@ async def test_statements_do_not_grow_with_the_page_or_the_links(
         results = response.json()["results"]
         assert len(results) == size
         assert all(
-            r["assigned_to"]
-            == {
-                "id": world.user.profile_id,
-                "email": world.user.email,
-                "name": None,
-                "is_active": True,
-            }
-            and r["created_by"]
-            == {
-                "id": world.admin.profile_id,
-                "email": world.admin.email,
-                "name": None,
-                "is_active": True,
-            }
+            r["assigned_to"] == profile_ref(world.user)
+            and r["created_by"] == profile_ref(world.admin)
             for r in results
         )
         counts[size] = counter.count

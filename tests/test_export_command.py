@@ -490,3 +490,4 @@ async def test_an_http_export_takes_the_list_parameters_but_page(
         assert set(response.json()["errors"]) == set(params)
     bad = await api.get("/api/leads/export/", params={"ordering": "nope"}, headers=admin.headers)
     assert bad.status_code == 400 and set(bad.json()["errors"]) == {"ordering"}
+    assert table(await http_export(api, world.other, "leads", search="amm")) == []

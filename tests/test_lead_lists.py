@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import World, count_statements
+from tests.entities_support import profile_ref
 from tests.leads_support import (
     LEADS,
     assert_invisible_to_other_org,
@@ -408,20 +409,8 @@ async def test_list_costs_the_same_whatever_the_page_size(
         body = response.json()
         assert len(body["results"]) == size
         assert all(
-            r["assigned_to"]
-            == {
-                "id": world.user.profile_id,
-                "email": world.user.email,
-                "name": None,
-                "is_active": True,
-            }
-            and r["created_by"]
-            == {
-                "id": world.admin.profile_id,
-                "email": world.admin.email,
-                "name": None,
-                "is_active": True,
-            }
+            r["assigned_to"] == profile_ref(world.user)
+            and r["created_by"] == profile_ref(world.admin)
             and r["source"] == "website_form"
             for r in body["results"]
         )

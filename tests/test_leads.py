@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import World, add_member
+from tests.entities_support import profile_ref
 from tests.leads_support import (
     CUSTOM_FIELDS,
     LEAD_KEYS,
@@ -38,12 +39,7 @@ async def test_seed_create_returns_the_full_record(api: httpx.AsyncClient, world
         "company_name": None,
         "description": None,
         "assigned_to": None,
-        "created_by": {
-            "id": world.admin.profile_id,
-            "email": world.admin.email,
-            "name": None,
-            "is_active": True,
-        },
+        "created_by": profile_ref(world.admin),
         "tags": [],
         "converted_at": None,
         "converted_account": None,
@@ -104,12 +100,7 @@ async def test_seed_filter_assigned_to(api: httpx.AsyncClient, world: World) -> 
     body = await list_leads(api, world.admin, {"assigned_to": world.user.profile_id})
     assert body["count"] == 1
     assert body["results"] == [mine]
-    assert mine["assigned_to"] == {
-        "id": world.user.profile_id,
-        "email": world.user.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert mine["assigned_to"] == profile_ref(world.user)
     other_body = await list_leads(api, world.other, {"assigned_to": world.user.profile_id})
     assert other_body["count"] == 0
     await assert_invisible_to_other_org(api, world.other, mine["id"])
@@ -233,12 +224,7 @@ async def test_seed_put_resets_left_out_fields(api: httpx.AsyncClient, world: Wo
         "updated_at": put["updated_at"],
     }
     # What the server derived stays.
-    assert put["created_by"] == {
-        "id": world.admin.profile_id,
-        "email": world.admin.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert put["created_by"] == profile_ref(world.admin)
     assert put["created_at"] == created["created_at"]
     await assert_invisible_to_other_org(api, world.other, created["id"])
 
@@ -438,20 +424,10 @@ async def test_assigned_to_written_as_id_read_as_id_and_email(
 ) -> None:
     headers = world.admin.headers
     lead = await create_lead(api, world.admin, assigned_to=world.user.profile_id)
-    assert lead["assigned_to"] == {
-        "id": world.user.profile_id,
-        "email": world.user.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert lead["assigned_to"] == profile_ref(world.user)
     url = detail_url(lead["id"])
     patched = await api.patch(url, json={"assigned_to": world.admin.profile_id}, headers=headers)
-    assert patched.json()["assigned_to"] == {
-        "id": world.admin.profile_id,
-        "email": world.admin.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert patched.json()["assigned_to"] == profile_ref(world.admin)
     cleared = await api.patch(url, json={"assigned_to": None}, headers=headers)
     assert cleared.json()["assigned_to"] is None
     await assert_invisible_to_other_org(api, world.other, lead["id"])

@@ -7,13 +7,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD, Identity, World, add_member, register, unique_email
-from tests.entities_support import ENTITIES, Entity, create, listed_ids, read
+from tests.entities_support import ENTITIES, Entity, create, listed_ids, profile_ref, read
 from tests.members_support import bearer, invite_and_accept
-
-
-def ref(who: Identity, name: str | None = None, is_active: bool = True) -> dict[str, Any]:
-    """A member as a record's assigned_to and created_by read it."""
-    return {"id": who.profile_id, "email": who.email, "name": name, "is_active": is_active}
 
 
 async def users_by_id(api: httpx.AsyncClient, who: Identity) -> dict[str, dict[str, Any]]:
@@ -73,8 +68,8 @@ async def test_a_name_at_register_and_when_added_shown_wherever_a_member_is(
     assert listed[ada.profile_id]["name"] == "Ada Lovelace"
     assert listed[grace.profile_id]["name"] == "Grace Hopper"
     lead = await create(api, ada, ENTITIES[0], assigned_to=grace.profile_id)
-    assert lead["created_by"] == ref(ada, "Ada Lovelace")
-    assert lead["assigned_to"] == ref(grace, "Grace Hopper")
+    assert lead["created_by"] == profile_ref(ada, "Ada Lovelace")
+    assert lead["assigned_to"] == profile_ref(grace, "Grace Hopper")
 
     # The user changes its own name; every read shows it at once.
     renamed = await api.patch(
@@ -86,7 +81,7 @@ async def test_a_name_at_register_and_when_added_shown_wherever_a_member_is(
         "name"
     ] == "Rear Admiral Hopper"
     again = await read(api, ada, ENTITIES[0], lead["id"])
-    assert again["assigned_to"] == ref(grace, "Rear Admiral Hopper")
+    assert again["assigned_to"] == profile_ref(grace, "Rear Admiral Hopper")
     listed_lead = next(
         r for r in (await api.get("/api/leads/", headers=ada.headers)).json()["results"]
     )
@@ -119,6 +114,47 @@ async def test_a_name_is_validated(api: httpx.AsyncClient, world: World) -> None
     me = await api.get("/api/auth/me/", headers=world.user.headers)
     assert me.json()["user"]["name"] is None
     assert (await api.patch("/api/auth/me/", json={"name": "x"})).status_code == 401
+
+
+async def test_a_name_is_trimmed_and_a_blank_one_refused(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    """A user's name, as an org's: blanks around it dropped, blanks alone refused (400
+    naming `name`, nothing written); null clears it."""
+    blank = "This field may not be blank."
+    email = unique_email()
+    for response in (
+        await api.patch("/api/auth/me/", json={"name": "   "}, headers=world.user.headers),
+        await api.post(
+            "/api/users/",
+            json={"email": email, "password": PASSWORD, "role": "user", "name": " \t"},
+            headers=world.admin.headers,
+        ),
+        await api.post(
+            "/api/auth/register/",
+            json={"org_name": "X", "email": email, "password": PASSWORD, "name": "  "},
+        ),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"] == {"name": blank}, response.text
+    assert email not in {p["email"] for p in (await users_by_id(api, world.admin)).values()}
+    assert (await login(api, email)).status_code == 401
+
+    me = {"name": "  Ann Lee "}
+    named = await api.patch("/api/auth/me/", json=me, headers=world.user.headers)
+    assert named.status_code == 200, named.text
+    assert named.json()["user"]["name"] == "Ann Lee"
+    assert (await users_by_id(api, world.admin))[world.user.profile_id]["name"] == "Ann Lee"
+    added = await api.post(
+        "/api/users/",
+        json={"email": email, "password": PASSWORD, "role": "user", "name": " Bo "},
+        headers=world.admin.headers,
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["name"] == "Bo"
+    assert added.json()["id"] not in await users_by_id(api, world.other)
+    cleared = await api.patch("/api/auth/me/", json={"name": None}, headers=world.user.headers)
+    assert cleared.json()["user"]["name"] is None
 
 
 # passwords
@@ -251,8 +287,8 @@ async def test_removing_a_member_ends_its_membership_and_keeps_its_records(
     # Its records keep it as creator and assignee, shown as no longer active.
     for entity in ENTITIES:
         record = await read(api, world.admin, entity, created[entity.name]["id"])
-        assert record["created_by"] == ref(leaver, is_active=False)
-        assert record["assigned_to"] == ref(leaver, is_active=False)
+        assert record["created_by"] == profile_ref(leaver, is_active=False)
+        assert record["assigned_to"] == profile_ref(leaver, is_active=False)
         listed = (await api.get(entity.url, headers=world.admin.headers)).json()["results"]
         mine = next(r for r in listed if r["id"] == record["id"])
         assert mine["assigned_to"]["is_active"] is False
@@ -324,17 +360,17 @@ async def test_reassign_moves_every_live_record_of_every_entity(
         )
         assert not await records_assigned(api, world.admin, entity, leaver.profile_id)
         record = await read(api, world.user, entity, next(iter(moving[entity.name])))
-        assert record["assigned_to"] == ref(world.user)
-        assert record["created_by"] == ref(world.admin)
+        assert record["assigned_to"] == profile_ref(world.user)
+        assert record["created_by"] == profile_ref(world.admin)
     restored = await api.post(
         ENTITIES[0].detail(deleted["id"]) + "restore/", headers=world.admin.headers
     )
     assert restored.status_code == 200, restored.text
-    assert restored.json()["assigned_to"] == ref(leaver, is_active=False)
-    assert (await read(api, world.admin, ENTITIES[0], kept["id"]))["assigned_to"] == ref(
+    assert restored.json()["assigned_to"] == profile_ref(leaver, is_active=False)
+    assert (await read(api, world.admin, ENTITIES[0], kept["id"]))["assigned_to"] == profile_ref(
         world.admin
     )
-    assert (await read(api, world.other, ENTITIES[0], theirs["id"]))["assigned_to"] == ref(
+    assert (await read(api, world.other, ENTITIES[0], theirs["id"]))["assigned_to"] == profile_ref(
         world.other
     )
     # Only the restored lead, live again, is left to move.
@@ -387,7 +423,8 @@ async def test_reassign_needs_an_admin_and_an_active_member_of_the_org(
         headers=world.admin.headers,
     )
     assert missing.status_code == 404
-    assert (await read(api, world.admin, ENTITIES[0], lead["id"]))["assigned_to"] == ref(world.user)
+    kept = await read(api, world.admin, ENTITIES[0], lead["id"])
+    assert kept["assigned_to"] == profile_ref(world.user)
     # A member who joined by invitation takes them.
     moved = await api.post(url, json={"to": invited}, headers=world.admin.headers)
     assert moved.status_code == 200

@@ -57,6 +57,7 @@ async def test_a_body_carrying_number_is_refused(api: httpx.AsyncClient, world: 
             "number",
         )
         assert (await read(api, world.admin, entity, record["id"]))["number"] == record["number"]
+        await assert_invisible_to_other_org(api, world.other, entity, record["id"])
 
 
 async def test_numbers_are_never_reused(
@@ -74,6 +75,7 @@ async def test_numbers_are_never_reused(
     await engine.dispose()
     third = await create(api, world.admin, LEADS)
     assert third["number"] > second["number"]
+    await assert_invisible_to_other_org(api, world.other, LEADS, third["id"])
 
 
 async def test_uploads_convert_and_lead_sources_draw_from_the_same_numbers(

@@ -9,6 +9,7 @@ import httpx
 
 import crm.records
 from tests.conftest import World
+from tests.entities_support import profile_ref
 from tests.leads_support import (
     LEADS,
     assert_invisible_to_other_org,
@@ -82,12 +83,7 @@ async def test_a_user_sees_and_changes_what_is_assigned_to_it(
     assert await listed_ids(api, world.user) == [lead["id"]]
     got = await api.get(url, headers=headers)
     assert got.status_code == 200
-    assert got.json()["assigned_to"] == {
-        "id": world.user.profile_id,
-        "email": world.user.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert got.json()["assigned_to"] == profile_ref(world.user)
     patched = await api.patch(url, json={"status": "in_process"}, headers=headers)
     assert patched.status_code == 200
     assert patched.json()["status"] == "in_process"
@@ -103,12 +99,7 @@ async def test_a_user_sees_and_changes_what_is_assigned_to_it(
 
 async def test_a_user_sees_what_it_created(api: httpx.AsyncClient, world: World) -> None:
     mine = await create_lead(api, world.user, title="Mine")
-    assert mine["created_by"] == {
-        "id": world.user.profile_id,
-        "email": world.user.email,
-        "name": None,
-        "is_active": True,
-    }
+    assert mine["created_by"] == profile_ref(world.user)
     await create_lead(api, world.admin, title="Not mine")
     assert await listed_ids(api, world.user) == [mine["id"]]
     assert (await list_leads(api, world.user))["count"] == 1

@@ -151,7 +151,7 @@ def command_line() -> argparse.ArgumentParser:
     reset.add_argument("--password-stdin", action="store_true", help=password_help)
     commands.add_parser("orgs", help="list the orgs: id, name, members, created")
     members = commands.add_parser(
-        "members", help="list an org's members: profile id, email, role, active, joined"
+        "members", help="list an org's members: profile id, email, role, status, joined"
     )
     members.add_argument("--org", required=True, help="the org's id")
     return parser

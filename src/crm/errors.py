@@ -3,6 +3,7 @@ envelope of the `/v2/` dialect."""
 
 import functools
 import re
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -174,6 +175,11 @@ def items(count: Any) -> str:
     return f"{count} item{'' if count == 1 else 's'}"
 
 
+def filled(sentence: str) -> Callable[[Context], str]:
+    """A message naming the rule's values from the error's context: `{max_length}`."""
+    return lambda ctx: sentence.format_map(defaultdict(lambda: None, ctx))
+
+
 def our_reason(ctx: Context) -> str:
     """A validator of ours raised ValueError: its text is already ours."""
     return str(ctx.get("error", INVALID)) or INVALID
@@ -214,11 +220,11 @@ MESSAGES: dict[str, Message] = {
     "string_unicode": STRING,
     "string_not_ascii": "Must be ASCII text.",
     "string_too_short": at_least_characters,
-    "string_too_long": lambda ctx: f"At most {ctx.get('max_length')} characters.",
-    "string_pattern_mismatch": lambda ctx: f"Must match the pattern {ctx.get('pattern')}.",
+    "string_too_long": filled("At most {max_length} characters."),
+    "string_pattern_mismatch": filled("Must match the pattern {pattern}."),
     "bytes_type": STRING,
     "bytes_too_short": at_least_characters,
-    "bytes_too_long": lambda ctx: f"At most {ctx.get('max_length')} characters.",
+    "bytes_too_long": filled("At most {max_length} characters."),
     "bytes_invalid_encoding": STRING,
     # Choices
     "literal_error": choices,
@@ -233,20 +239,18 @@ MESSAGES: dict[str, Message] = {
     "finite_number": "Must be a finite number.",
     "decimal_type": NUMBER,
     "decimal_parsing": NUMBER,
-    "decimal_max_digits": lambda ctx: f"At most {ctx.get('max_digits')} digits.",
-    "decimal_max_places": lambda ctx: f"At most {ctx.get('decimal_places')} decimals.",
-    "decimal_whole_digits": lambda ctx: (
-        f"At most {ctx.get('whole_digits')} digits before the decimal point."
-    ),
+    "decimal_max_digits": filled("At most {max_digits} digits."),
+    "decimal_max_places": filled("At most {decimal_places} decimals."),
+    "decimal_whole_digits": filled("At most {whole_digits} digits before the decimal point."),
     "fraction_type": NUMBER,
     "fraction_parsing": NUMBER,
     "complex_type": NUMBER,
     "complex_str_parsing": NUMBER,
-    "greater_than": lambda ctx: f"Must be greater than {ctx.get('gt')}.",
-    "greater_than_equal": lambda ctx: f"Must be at least {ctx.get('ge')}.",
-    "less_than": lambda ctx: f"Must be less than {ctx.get('lt')}.",
-    "less_than_equal": lambda ctx: f"Must be at most {ctx.get('le')}.",
-    "multiple_of": lambda ctx: f"Must be a multiple of {ctx.get('multiple_of')}.",
+    "greater_than": filled("Must be greater than {gt}."),
+    "greater_than_equal": filled("Must be at least {ge}."),
+    "less_than": filled("Must be less than {lt}."),
+    "less_than_equal": filled("Must be at most {le}."),
+    "multiple_of": filled("Must be a multiple of {multiple_of}."),
     "bool_type": "Must be true or false.",
     "bool_parsing": "Must be true or false.",
     # Times
@@ -276,8 +280,8 @@ MESSAGES: dict[str, Message] = {
     "url_type": URL,
     "url_parsing": URL,
     "url_syntax_violation": URL,
-    "url_too_long": lambda ctx: f"A URL of at most {ctx.get('max_length')} characters.",
-    "url_scheme": lambda ctx: f"A URL starting with {ctx.get('expected_schemes')}.",
+    "url_too_long": filled("A URL of at most {max_length} characters."),
+    "url_scheme": filled("A URL starting with {expected_schemes}."),
     # Our own validators
     "value_error": our_reason,
     "assertion_error": our_reason,

@@ -1,10 +1,12 @@
 """Page parameters and the list envelope {"count", "count_estimated", "next", "previous",
 "results"}."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from crm.errors import ApiError
@@ -95,6 +97,21 @@ def list_envelope(
         ),
         "results": list(results),
     }
+
+
+async def page_of(
+    session: AsyncSession,
+    request: Request,
+    params: PageParams,
+    statement: Select[*tuple[Any, ...]],
+    result: Callable[..., Any],
+) -> dict[str, Any]:
+    """A page by `page` of what `statement` selects, in its order, as the list envelope:
+    `result` makes each row's item from the row's columns; the count is of the same rows."""
+    chosen = statement.order_by(None).subquery()
+    count = await session.scalar(select(func.count()).select_from(chosen)) or 0
+    rows = await session.execute(statement.limit(params.page_size).offset(params.offset))
+    return list_envelope(request, params, count, [result(*row) for row in rows])
 
 
 def cursor_envelope(

@@ -131,7 +131,8 @@ async def limit_unknown_token(request: Request) -> None:
 
 
 async def limit_per_email(request: Request, email: str) -> None:
-    """Login and register: at most 10 a minute per email, whatever CRM_RATE_LIMIT says."""
+    """Login, register and password change: at most 10 a minute per email, whatever
+    CRM_RATE_LIMIT says."""
     limiter: RateLimiter = request.app.state.limiter
     decision = await limiter.hit(limiter.email_limit, "email:" + email.strip().lower())
     if not decision.allowed:

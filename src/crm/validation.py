@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -154,6 +155,14 @@ class InputModel(BaseModel):
 # A name a body must give: trimmed, so that blanks alone are "This field may not be blank.".
 RequiredName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+
+
+# A user's name: optional, trimmed as a required name is; null clears it.
+UserName = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    Field(description="The user's name (optional)."),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -35,7 +35,7 @@ from crm.orgs.service import (
     set_name,
     set_password,
 )
-from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
+from crm.pagination import PageParams, no_query_params, page_of, plain_page_params
 from crm.ratelimit import limit_per_email
 from crm.responses import JSONResponse
 from crm.schemas import (
@@ -48,13 +48,12 @@ from crm.schemas import (
     error_doc,
     list_of,
 )
-from crm.validation import Email, InputModel, RequiredName
+from crm.validation import Email, InputModel, RequiredName, UserName
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 NO_PARAMS = [Depends(no_query_params)]
 
 Password = Field(min_length=MIN_LENGTH, max_length=1024)
-Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
 
 class Strict(InputModel):
@@ -65,7 +64,7 @@ class RegisterIn(Strict):
     org_name: RequiredName
     email: Email
     password: str = Password
-    name: str | None = Name
+    name: UserName = None
 
 
 class LoginIn(Strict):
@@ -80,7 +79,7 @@ class RefreshIn(Strict):
 
 
 class MeIn(Strict):
-    name: str | None = Field(max_length=255, description="null clears it.")
+    name: UserName = Field(description="The user's name; null clears it.")
 
 
 class NewPasswordIn(Strict):
@@ -333,18 +332,13 @@ async def list_invitations(
     session: SessionDep,
     params: PageParams = Depends(plain_page_params),
 ) -> JSONResponse:
-    where = invitations_of(principal.user_id)
-    count = await session.scalar(select(func.count()).select_from(Profile).where(*where)) or 0
-    rows = await session.execute(
+    invitations = (
         select(Profile, Org)
         .join(Org, Org.id == Profile.org_id)
-        .where(*where)
+        .where(*invitations_of(principal.user_id))
         .order_by(Profile.created_at.desc(), Profile.id)
-        .limit(params.page_size)
-        .offset(params.offset)
     )
-    results = [invitation_body(profile, org) for profile, org in rows]
-    return JSONResponse(list_envelope(request, params, count, results))
+    return JSONResponse(await page_of(session, request, params, invitations, invitation_body))
 
 
 @router.post(
@@ -440,16 +434,12 @@ async def list_personal_tokens(
     session: SessionDep,
     params: PageParams = Depends(plain_page_params),
 ) -> JSONResponse:
-    where = own_personal_tokens(principal)
-    count = await session.scalar(select(func.count()).select_from(Token).where(*where)) or 0
-    tokens = await session.scalars(
+    tokens = (
         select(Token)
-        .where(*where)
+        .where(*own_personal_tokens(principal))
         .order_by(Token.created_at.desc(), Token.id)
-        .limit(params.page_size)
-        .offset(params.offset)
     )
-    return JSONResponse(list_envelope(request, params, count, [token_body(t) for t in tokens]))
+    return JSONResponse(await page_of(session, request, params, tokens, token_body))
 
 
 @router.delete(

@@ -12,7 +12,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +24,7 @@ from crm.customfields.service import definition_body, definitions_changed
 from crm.db import SessionDep, new_uuid, utcnow
 from crm.errors import ApiError, not_found, validation_errors
 from crm.ids import parse_id
-from crm.pagination import PageParams, list_envelope, page_params, refuse_unknown_params
+from crm.pagination import PageParams, page_of, page_params, refuse_unknown_params
 from crm.records.service import remove_custom_field
 from crm.records.spec import registered
 from crm.responses import JSONResponse
@@ -118,16 +118,12 @@ async def list_fields(
         if entity not in ENTITIES:
             raise ApiError(400, {"entity": f"Must be one of: {', '.join(ENTITIES)}."})
         conditions.append(CustomField.entity == entity)
-    count = await session.scalar(select(func.count()).select_from(CustomField).where(*conditions))
-    fields = await session.scalars(
+    fields = (
         select(CustomField)
         .where(*conditions)
         .order_by(CustomField.entity, CustomField.key, CustomField.id)
-        .limit(params.page_size)
-        .offset(params.offset)
     )
-    results = [definition_body(field) for field in fields]
-    return JSONResponse(list_envelope(request, params, int(count or 0), results))
+    return JSONResponse(await page_of(session, request, params, fields, definition_body))
 
 
 @router.post(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import Field, StrictBool
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,17 +24,14 @@ from crm.orgs.service import (
     remove_member,
     require_an_active_admin,
 )
-from crm.pagination import PageParams, list_envelope, no_query_params, plain_page_params
+from crm.pagination import PageParams, no_query_params, page_of, plain_page_params
 from crm.records.service import reassign_records
 from crm.responses import JSONResponse
 from crm.schemas import Member, Reassigned, list_of
-from crm.validation import Email, InputModel
+from crm.validation import Email, InputModel, UserName
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 NO_PARAMS = [Depends(no_query_params)]
-
-
-Name = Field(default=None, max_length=255, description="The user's name (optional).")
 
 
 class ProfileIn(InputModel):
@@ -46,7 +43,7 @@ class ProfileIn(InputModel):
         description="A new user's; refused for an email that already has a user (invited).",
     )
     role: Role
-    name: str | None = Name
+    name: UserName = None
 
 
 class ProfilePatch(InputModel):
@@ -107,18 +104,13 @@ async def list_users(
     session: SessionDep,
     params: PageParams = Depends(plain_page_params),
 ) -> JSONResponse:
-    in_org = (Profile.org_id == principal.org_id, IN_ORG)
-    count = await session.scalar(select(func.count()).select_from(Profile).where(*in_org)) or 0
-    rows = await session.execute(
+    members = (
         select(Profile, User)
         .join(User, User.id == Profile.user_id)
-        .where(*in_org)
+        .where(Profile.org_id == principal.org_id, IN_ORG)
         .order_by(User.email, Profile.id)
-        .limit(params.page_size)
-        .offset(params.offset)
     )
-    results = [profile_body(profile, user) for profile, user in rows]
-    return JSONResponse(list_envelope(request, params, count, results))
+    return JSONResponse(await page_of(session, request, params, members, profile_body))
 
 
 @router.post(

@@ -127,10 +127,11 @@ def checked_fields(
     partial: bool,
     current: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A body of writable fields without NUL characters through the entity's schema: the
-    values of the fields that passed (all of them, defaults included, for a valid full
-    write) and the reasons of those that did not. `current` holds at least the server-set
-    fields of the record the body changes (None for a new record)."""
+    """A body of writable fields without NUL characters through the entity's schema, the
+    one validation of the JSON API (parse_body) and of CSV uploads (validated): the values
+    of the fields that passed (all of them, defaults included, for a valid full write) and
+    the reasons of those that did not. `current` holds at least the server-set fields of
+    the record the body changes (None for a new record)."""
     schema = patch_schema(spec.schema) if partial else spec.schema
     try:
         data = schema.model_validate(body).model_dump(exclude_unset=partial)
@@ -166,10 +167,9 @@ def validated(
     partial: bool,
     current: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A body of writable fields without NUL characters through the entity's schema: the
-    one validation of the JSON API and of CSV uploads (which check the fields a file names
-    and its NUL characters once for its header and once a row). `current` holds at least
-    the server-set fields of the record the body changes (None for a new record)."""
+    """A CSV row's body through checked_fields, its reasons raised as a 400 (an upload
+    checks the fields a file names and its NUL characters once for its header and once a
+    row)."""
     data, errors = checked_fields(spec, body, partial=partial, current=current)
     if errors:
         raise ApiError(400, errors)
@@ -428,25 +428,40 @@ async def detail(
     }
 
 
-async def create(
-    session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
-) -> dict[str, Any]:
-    data, errors = parse_body(spec, body, partial=False)
-    custom: dict[str, Any] = {}
+async def checked_links(
+    session: AsyncSession,
+    spec: EntitySpec,
+    principal: Principal,
+    data: dict[str, Any],
+    errors: dict[str, str],
+    record: Any = None,
+) -> tuple[dict[str, Any], dict[ManyLink, list[uuid.UUID]]]:
+    """The last checks of a write, after its fields' (whose reasons `errors` holds): its
+    exclusive links and the records its links name. The link columns and lists to write;
+    400 with every reason found, the fields' included."""
     columns: dict[str, Any] = {}
     lists: dict[ManyLink, list[uuid.UUID]] = {}
-    if "custom_fields" not in errors:
-        fields = await definitions(session, principal, spec.singular)
-        with gathered(errors):
-            custom = validate_values(fields, {}, data.get("custom_fields", {}), replace=True)
     with gathered(errors):
-        check_exclusive(spec, data)
+        check_exclusive(spec, data, record)
     with gathered(errors):
         columns = await link_columns(session, spec, principal, data)
     with gathered(errors):
         lists = await many_ids(session, spec, principal, data)
     if errors:
         raise ApiError(400, errors)
+    return columns, lists
+
+
+async def create(
+    session: AsyncSession, spec: EntitySpec, principal: Principal, body: Any
+) -> dict[str, Any]:
+    data, errors = parse_body(spec, body, partial=False)
+    custom: dict[str, Any] = {}
+    if "custom_fields" not in errors:
+        fields = await definitions(session, principal, spec.singular)
+        with gathered(errors):
+            custom = validate_values(fields, {}, data.get("custom_fields", {}), replace=True)
+    columns, lists = await checked_links(session, spec, principal, data, errors)
     now = utcnow()
     record_id = new_uuid()
     values = {
@@ -481,22 +496,13 @@ async def change(
     record = await fetch_for_change(session, spec, principal, raw_id)
     data, errors = parse_body(spec, body, partial=partial, current=record._mapping)
     values: dict[str, Any] = {}
-    columns: dict[str, Any] = {}
-    lists: dict[ManyLink, list[uuid.UUID]] = {}
     if "custom_fields" in data:
         fields = await definitions(session, principal, spec.singular)
         with gathered(errors):
             values["custom_fields"] = validate_values(
                 fields, record.custom_fields or {}, data["custom_fields"] or {}, replace=not partial
             )
-    with gathered(errors):
-        check_exclusive(spec, data, record)
-    with gathered(errors):
-        columns = await link_columns(session, spec, principal, data)
-    with gathered(errors):
-        lists = await many_ids(session, spec, principal, data)
-    if errors:
-        raise ApiError(400, errors)
+    columns, lists = await checked_links(session, spec, principal, data, errors, record)
     values.update((name, data[name]) for name in spec.entity_fields if name in data)
     if "tags" in data:
         values["tags"] = data["tags"] or []
