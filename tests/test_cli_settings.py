@@ -6,6 +6,7 @@ import io
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,6 +213,40 @@ def test_create_org_and_create_user_make_members_who_can_log_in(
                 )
 
     asyncio.run(log_in())
+
+    # The admin of another org invites that member: no password is asked (standard input is
+    # left unread), the user keeps its own, and joins by accepting the invitation.
+    code, out, _ = crm("create-org", "--name", "Globex", "--admin-email", unique_email("hank"))
+    other_org = out.split()[3]
+    environment.setattr("sys.stdin", io.StringIO("never-read\n"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["create-user", "--org", other_org, "--email", member.upper(), "--role", "admin"])
+    out = capsys.readouterr().out
+    assert (stopped.value.code or 0, out.split()[:3]) == (0, ["crm:", "created", "invitation"])
+    assert sys.stdin.read() == "never-read\n"
+
+    async def accept() -> None:
+        async with client_of(fresh_app(database_url)) as client:
+            login = await client.post(
+                "/api/auth/login/", json={"email": member, "password": PASSWORD}
+            )
+            assert login.status_code == 200, login.text  # still one org to log in to
+            assert login.json()["org"]["id"] == org_id
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            invited = await client.get("/api/auth/invitations/", headers=headers)
+            [invitation] = invited.json()["results"]
+            assert invitation["org"]["id"] == other_org, invitation
+            accepted = await client.post(
+                f"/api/auth/invitations/{invitation['id']}/accept/", headers=headers
+            )
+            assert accepted.status_code == 200, accepted.text
+            again = await client.post(
+                "/api/auth/login/",
+                json={"email": member, "password": PASSWORD, "org_id": other_org},
+            )
+            assert (again.status_code, again.json()["profile"]["role"]) == (200, "admin")
+
+    asyncio.run(accept())
 
 
 def test_reset_password_sets_a_new_one_and_stops_every_token_of_the_user(

@@ -4,8 +4,10 @@ services as /api/auth/register/, /api/users/ and /api/auth/password/ (the same r
 messages). `crm orgs` and `crm members` list orgs and members."""
 
 import asyncio
+import functools
 import getpass
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,9 +103,6 @@ async def _reset_password(database_url: str, email: str, password: str) -> str:
 def run(coroutine: Any, done: str = "created") -> int:
     try:
         print(f"crm: {done} {asyncio.run(coroutine)}")
-    except CommandError as error:
-        print(f"crm: {error}", file=sys.stderr)
-        return 1
     except ApiError as error:
         reasons = "; ".join(f"{field}: {reason}" for field, reason in error.errors.items())
         print(f"crm: {reasons}", file=sys.stderr)
@@ -111,33 +110,38 @@ def run(coroutine: Any, done: str = "created") -> int:
     return 0
 
 
+def one_line_errors(command: Callable[[str, Any], int]) -> Callable[[str, Any], int]:
+    """A command whose CommandError is one line on standard error and exit status 1."""
+
+    @functools.wraps(command)
+    def reporting(database_url: str, args: Any) -> int:
+        try:
+            return command(database_url, args)
+        except CommandError as error:
+            print(f"crm: {error}", file=sys.stderr)
+            return 1
+
+    return reporting
+
+
+@one_line_errors
 def create_org(database_url: str, args: Any) -> int:
-    try:
-        password = read_password(args.password_stdin)
-    except CommandError as error:
-        print(f"crm: {error}", file=sys.stderr)
-        return 1
+    password = read_password(args.password_stdin)
     return run(_create_org(database_url, args.name, args.admin_email, password))
 
 
+@one_line_errors
 def create_user(database_url: str, args: Any) -> int:
     # An email that already has a user is invited: its password is the user's own.
     password = None
     if not asyncio.run(_has_user(database_url, args.email)):
-        try:
-            password = read_password(args.password_stdin)
-        except CommandError as error:
-            print(f"crm: {error}", file=sys.stderr)
-            return 1
+        password = read_password(args.password_stdin)
     return run(_create_user(database_url, args.org, args.email, args.role, password))
 
 
+@one_line_errors
 def reset_password(database_url: str, args: Any) -> int:
-    try:
-        password = read_password(args.password_stdin)
-    except CommandError as error:
-        print(f"crm: {error}", file=sys.stderr)
-        return 1
+    password = read_password(args.password_stdin)
     return run(_reset_password(database_url, args.email, password), done="reset the")
 
 
@@ -200,17 +204,15 @@ def iso(moment: datetime) -> str:
 
 
 def show(coroutine: Any) -> int:
-    try:
-        print(asyncio.run(coroutine))
-    except CommandError as error:
-        print(f"crm: {error}", file=sys.stderr)
-        return 1
+    print(asyncio.run(coroutine))
     return 0
 
 
+@one_line_errors
 def list_orgs(database_url: str, _args: Any) -> int:
     return show(_orgs(database_url))
 
 
+@one_line_errors
 def list_members(database_url: str, args: Any) -> int:
     return show(_members(database_url, args.org))
