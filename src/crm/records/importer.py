@@ -1084,8 +1084,8 @@ async def pipeline(importer: Importer, rows: Iterator[list[Row]], progress: Any)
     the Python of one batch and the database's work of the other overlap. The session runs
     one statement at a time: a batch's lookups come before the previous batch's write
     starts, and see its records from memory (Importer.in_flight). On SQLite the batches take
-    turns: the unique index on lower(<natural key>) calls the app's Python lower() for each
-    row written, so aiosqlite's thread would wait for the GIL a row while this one
+    turns: the trigger filling the natural key's folded copy calls the app's Python lower()
+    for each row written, so aiosqlite's thread would wait for the GIL a row while this one
     validates. So do the batches of an entity linking to its own kind, whose lookups need
     the previous batch written."""
     spec, session = importer.spec, importer.session
