@@ -278,8 +278,8 @@ def create_engine(url: str, *, for_lists: bool = False, **kwargs: Any) -> AsyncE
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # A write transaction takes SQLite's single write lock up front, so that what it
-            # read (max + 1 ids, uniqueness checks) is still true when it writes, and
-            # concurrent writers queue on busy_timeout instead of failing.
+            # read (uniqueness checks, the records it changes) is still true when it writes,
+            # and concurrent writers queue on busy_timeout (then a 409) instead of failing.
             immediate = conn.get_execution_options().get(WRITE_OPTION)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
