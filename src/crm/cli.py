@@ -138,7 +138,7 @@ def command_line() -> argparse.ArgumentParser:
     org.add_argument("--admin-email", required=True, metavar="EMAIL", help="its first admin")
     org.add_argument("--password-stdin", action="store_true", help=password_help)
     user = commands.add_parser(
-        "create-user", help="add a member to an org (an existing user keeps its password)"
+        "create-user", help="add a new user to an org, or invite an existing one (no password)"
     )
     user.add_argument("--org", required=True, help="the org's id")
     user.add_argument("--email", required=True)
