@@ -260,7 +260,7 @@ async def _name_taken(
 
 
 def _is_name_conflict(error: IntegrityError) -> bool:
-    """Whether the unique index on (org_id, folded(name)) refused the write."""
+    """Whether the unique index on (org_id, name_folded) refused the write."""
     return refused_by(error, LeadSource.__table__, NAME_INDEX)  # type: ignore[arg-type]
 
 
