@@ -341,6 +341,7 @@ async def test_a_body_with_many_problems_names_them_all_at_once(
 ) -> None:
     headers = world.admin.headers
     await define_field(api, world.admin, "score", "number")
+    await define_field(api, world.admin, "met", "date")
     body = {
         "title": "   ",
         "email": "jane@acme",
@@ -349,7 +350,8 @@ async def test_a_body_with_many_problems_names_them_all_at_once(
         "source": "No such source",
         "colour": "red",
         "created_at": "2026-01-01T00:00:00Z",
-        "custom_fields": {"nope": 1, "score": "high"},
+        "custom_fields": {"nope": 1, "score": "high", "met": "31/12/2026"},
+        "description": 7,
     }
     expected = {
         "title": "This field may not be blank.",
@@ -361,6 +363,9 @@ async def test_a_body_with_many_problems_names_them_all_at_once(
         "created_at": "This field is set by the server and cannot be written.",
         "custom_fields.nope": "Unknown custom field.",
         "custom_fields.score": "Must be a number.",
+        # One sentence for one kind of problem, a custom field's or a field's.
+        "custom_fields.met": "Must be an ISO 8601 date, YYYY-MM-DD.",
+        "description": "Must be a string.",
     }
     response = await api.post(LEADS.url, json=body, headers=headers)
     assert_ours(response)

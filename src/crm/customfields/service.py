@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth.tokens import Principal
 from crm.customfields.models import CustomField, FieldType
-from crm.errors import ApiError
+from crm.errors import DATE, ApiError
 from crm.orgs.models import Org
 from crm.validation import exact_number
 
@@ -178,7 +178,7 @@ def value_error(field: Definition, value: Any) -> str | None:
         if not isinstance(value, bool):
             return "Must be true or false."
     elif kind == FieldType.date and not is_iso_date(value):
-        return "Must be a date, YYYY-MM-DD."
+        return DATE
     elif kind == FieldType.dropdown and value not in (field.options or []):
         return f"Must be one of: {', '.join(field.options or [])}."
     return None

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
+from crm.errors import DATE, DATE_TIME
+
 Text100 = Annotated[str, StringConstraints(max_length=100)]
 Text255 = Annotated[str, StringConstraints(max_length=255)]
 # Trimmed here too, not only by RecordIn: other bodies (a convert's) hold it to the same rule.
@@ -61,7 +63,7 @@ def _iso_date(value: Any) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise ValueError("Must be an ISO 8601 date, YYYY-MM-DD.")
+    raise ValueError(DATE)
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
@@ -81,7 +83,7 @@ def _iso_moment(value: Any) -> datetime:
                 return moment.astimezone(UTC)
             except OverflowError:
                 raise ValueError("Out of range: the UTC time must be in years 1 to 9999.") from None
-    raise ValueError("Must be an ISO 8601 date-time, e.g. 2026-12-31T17:00:00Z.")
+    raise ValueError(DATE_TIME)
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_moment)]
